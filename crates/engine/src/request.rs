@@ -1,0 +1,191 @@
+//! One request: a fresh store and instance under the application's limits, the
+//! response streamed back as the guest writes it, and one log line when it ends.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response};
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use wasmtime::component::Resource;
+use wasmtime::{CallHook, Store, UpdateDeadline};
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
+
+use crate::app::App;
+use crate::body::{Inflight, Outcome, RequestRecord, ResponseBody};
+use crate::failure::Failure;
+use crate::host::Host;
+
+/// Response header carrying the fuel a request used before its headers were sent.
+pub const FUEL_HEADER: &str = "x-rvm-fuel-consumed";
+
+/// What a guest's `response-outparam.set` delivers.
+type GuestResponse = Result<
+    Response<wasmtime_wasi_http::p2::body::HyperOutgoingBody>,
+    wasmtime_wasi_http::p2::bindings::http::types::ErrorCode,
+>;
+
+impl App {
+    /// Runs the request through a fresh instance. Never fails: every failure
+    /// becomes a response (or a cut-off body) and a log line naming the cause.
+    pub async fn handle<B>(&self, request: http::Request<B>) -> Response<ResponseBody>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let record = RequestRecord::new(&self.name, &request);
+        let permit = match self.runtime.instance_permit().await {
+            Ok(permit) => permit,
+            Err(e) => return record.failed(Failure::Host(format!("{e:#}")), None),
+        };
+        let (sender, receiver) = oneshot::channel();
+        let (store, incoming, outparam) = match self.prepare(request, sender) {
+            Ok(prepared) => prepared,
+            Err(failure) => return record.failed(failure, None),
+        };
+
+        let (done, outcome) = oneshot::channel();
+        let guest = Guest {
+            pre: self.pre.clone(),
+            timeout: self.settings.limits.timeout,
+            fuel_budget: self.settings.limits.fuel,
+            permit,
+        };
+        let task = tokio::spawn(guest.run(store, incoming, outparam, done));
+        let inflight = Inflight::new(record, task, outcome);
+
+        match receiver.await {
+            Ok(Ok(response)) => {
+                let (parts, body) = response.into_parts();
+                let body = ResponseBody::guest(body, inflight.with_status(parts.status));
+                Response::from_parts(parts, body)
+            }
+            Ok(Err(code)) => inflight.failed_before_headers(Some(Failure::ErrorCode(code))).await,
+            // The guest dropped its response-outparam, or its store is gone.
+            Err(_) => inflight.failed_before_headers(None).await,
+        }
+    }
+
+    /// A store for one request, with the request and response handles in it.
+    fn prepare<B>(
+        &self,
+        request: http::Request<B>,
+        respond: oneshot::Sender<GuestResponse>,
+    ) -> Result<
+        (Store<Host>, Resource<HostIncomingRequest>, Resource<HostResponseOutparam>),
+        Failure,
+    >
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let host_failure = |e: wasmtime::Error| Failure::Host(format!("{e:#}"));
+        let host = Host::new(&self.settings).map_err(|e| Failure::Host(format!("{e:#}")))?;
+        let mut store = Store::new(self.runtime.engine(), host);
+        store.limiter(|host| &mut host.memory);
+        let budget = self.settings.limits.fuel.unwrap_or(u64::MAX);
+        store.set_fuel(budget).map_err(host_failure)?;
+        // Yield to the executor at every epoch tick: a spinning guest neither
+        // holds its thread nor escapes its wall-clock timer.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+
+        let fuel_meter = self.settings.fuel_headers.then(|| meter_fuel(&mut store, budget));
+        let scheme = match request.uri().scheme_str() {
+            Some("https") => Scheme::Https,
+            _ => Scheme::Http,
+        };
+        let mut http = store.data_mut().http();
+        let incoming = http
+            .new_incoming_request(scheme, request)
+            .map_err(|e| Failure::BadRequest(format!("{e}")))?;
+        let outparam = http
+            .new_response_outparam_from_callback(move |mut response: GuestResponse| {
+                if let (Ok(response), Some(meter)) = (&mut response, fuel_meter) {
+                    let used = HeaderValue::from(meter.load(Ordering::Relaxed));
+                    response.headers_mut().insert(FUEL_HEADER, used);
+                }
+                // The receiver is gone only if the request was abandoned.
+                let _ = respond.send(response);
+            })
+            .map_err(host_failure)?;
+        Ok((store, incoming, outparam))
+    }
+}
+
+/// Keeps a count of the fuel used up to the guest's latest call into the host,
+/// which is where `response-outparam.set` is called from.
+fn meter_fuel(store: &mut Store<Host>, budget: u64) -> Arc<AtomicU64> {
+    let meter = Arc::new(AtomicU64::new(0));
+    let hook_meter = Arc::clone(&meter);
+    store.call_hook(move |store, hook| {
+        if matches!(hook, CallHook::CallingHost) {
+            hook_meter.store(budget - store.get_fuel()?, Ordering::Relaxed);
+        }
+        Ok(())
+    });
+    meter
+}
+
+/// What a guest's task needs beyond its store.
+struct Guest {
+    pre: ProxyPre<Host>,
+    timeout: Duration,
+    fuel_budget: Option<u64>,
+    /// Released once the store (and so the pool slot) is gone.
+    permit: OwnedSemaphorePermit,
+}
+
+impl Guest {
+    /// Instantiates and runs the guest to its end or its wall-clock limit, then
+    /// reports how it went. The store is dropped before the report so that the
+    /// instance is gone by the time a client sees the end of the response.
+    async fn run(
+        self,
+        mut store: Store<Host>,
+        incoming: Resource<HostIncomingRequest>,
+        outparam: Resource<HostResponseOutparam>,
+        done: oneshot::Sender<Outcome>,
+    ) {
+        let run = async {
+            let proxy = self.pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, incoming, outparam)
+                .await
+        };
+        let result = match tokio::time::timeout(self.timeout, run).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => {
+                let memory = &store.data().memory;
+                let refused = memory.denied.map(|_| memory.limit());
+                Err(Failure::from_guest_error(&error, self.fuel_budget, refused))
+            }
+            Err(_elapsed) => Err(Failure::Timeout(self.timeout)),
+        };
+        // A guest stopped mid-run by its timer leaves the store's count stale.
+        let budget = self.fuel_budget.unwrap_or(u64::MAX);
+        let fuel = match result {
+            Err(Failure::Timeout(_)) => None,
+            _ => store.get_fuel().ok().map(|left| budget - left),
+        };
+        drop(store);
+        drop(self.permit);
+        // Nobody waits any more if the response was abandoned.
+        let _ = done.send(Outcome { result, fuel });
+    }
+}
+
+/// A response for a failure that happened before any header was sent.
+pub(crate) fn failure_response(failure: &Failure) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::message(failure.client_message()));
+    *response.status_mut() = failure.status();
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}

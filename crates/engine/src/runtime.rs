@@ -1,0 +1,125 @@
+//! The process-wide part of the engine: one wasmtime `Engine` (pooling allocator,
+//! copy-on-write memory images, fuel and epochs), the epoch ticker, and the bound
+//! on instances alive at once.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::{Config, Enabled, EngineWeak, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+use crate::settings::Limits;
+
+/// How often the epoch advances. A running guest yields to the async executor
+/// at each tick, so this bounds how long one CPU-bound guest holds its thread
+/// before other requests (and its own wall-clock timer) get a turn.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Pool slots per component instance. A Rust `wasm32-wasip2` component holds a
+/// handful of core instances and tables and one memory; componentize-py ones
+/// hold dozens of core instances, still one or two memories.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 64;
+const MEMORIES_PER_COMPONENT: u32 = 4;
+const TABLES_PER_COMPONENT: u32 = 16;
+
+/// Bytes of each linear memory and table kept mapped between uses of a pool
+/// slot: reset with `memset` instead of being unmapped and faulted in again,
+/// which is cheaper for the small heaps a request typically touches.
+const KEEP_RESIDENT: usize = 1 << 20;
+
+/// Where compilation may run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compilation {
+    /// On a pool of threads (the `rvm` binary).
+    Parallel,
+    /// On the calling thread only: a process about to `fork` (Unit's prototype)
+    /// must not have started threads.
+    CallingThread,
+}
+
+/// One per process: compiles components and instantiates them from a pool.
+pub struct Runtime {
+    engine: wasmtime::Engine,
+    limits: Limits,
+    instances: Arc<Semaphore>,
+    /// Started by the first request; holds why it could not start, if it could not.
+    ticker: OnceLock<Result<(), String>>,
+}
+
+impl Runtime {
+    /// An engine sized for `limits` (pool slots, memory per instance).
+    pub fn new(limits: &Limits, compilation: Compilation) -> Result<Runtime> {
+        let mut pool = PoolingAllocationConfig::default();
+        let instances = limits.max_instances;
+        pool.total_component_instances(instances)
+            .total_core_instances(instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+            .total_memories(instances.saturating_mul(MEMORIES_PER_COMPONENT))
+            .total_tables(instances.saturating_mul(TABLES_PER_COMPONENT))
+            .total_stacks(instances)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+            .max_memories_per_component(MEMORIES_PER_COMPONENT)
+            .max_tables_per_component(TABLES_PER_COMPONENT)
+            .max_memory_size(usize::try_from(limits.max_memory).context("RVM_MAX_MEMORY")?)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT)
+            .pagemap_scan(Enabled::Auto);
+
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .memory_init_cow(true)
+            .cranelift_opt_level(OptLevel::Speed)
+            .parallel_compilation(compilation == Compilation::Parallel)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = wasmtime::Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("cannot create the wasm engine")?;
+        Ok(Runtime {
+            engine,
+            limits: limits.clone(),
+            instances: Arc::new(Semaphore::new(instances as usize)),
+            ticker: OnceLock::new(),
+        })
+    }
+
+    pub fn engine(&self) -> &wasmtime::Engine {
+        &self.engine
+    }
+
+    /// The limits the pool was sized for.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// A place for one more instance; waits while `max_instances` are alive.
+    /// Also starts the epoch ticker on first use, so that a process that only
+    /// compiles (Unit's prototype, before it forks) never starts a thread.
+    pub(crate) async fn instance_permit(&self) -> Result<OwnedSemaphorePermit> {
+        let ticker = self.ticker.get_or_init(|| start_epoch_ticker(self.engine.weak()));
+        // Without epochs a spinning guest could not be stopped: serve nothing.
+        ticker.clone().map_err(anyhow::Error::msg).context("cannot start the epoch thread")?;
+        Arc::clone(&self.instances)
+            .acquire_owned()
+            .await
+            .context("the instance pool is closed")
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is gone.
+/// One thread per engine, never one per request.
+fn start_epoch_ticker(engine: EngineWeak) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name("rvm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map(drop)
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,122 @@
+//! `rvm serve`: one component on one listener, as `wasmtime serve` does, with the
+//! limits and grants of the engine's `RVM_*` settings (flags win over them).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use rvm_engine::{App, Compilation, Runtime, Settings};
+
+/// Where `rvm serve` listens unless told otherwise.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
+
+/// Serve a wasi:http component: one fresh instance per request.
+#[derive(Args)]
+pub struct ServeCommand {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+
+    /// A host directory the guest may use, preopened at the same path (repeatable).
+    #[arg(long = "dir", value_name = "PATH")]
+    dirs: Vec<PathBuf>,
+
+    /// Fuel budget of one request; 0 = unlimited [env: RVM_FUEL] [default: 100000000].
+    #[arg(long, value_name = "N", value_parser = |v: &str| rvm_engine::parse_fuel(v).map(Fuel))]
+    fuel: Option<Fuel>,
+
+    /// Linear memory one instance may hold [env: RVM_MAX_MEMORY] [default: 256MiB].
+    #[arg(long, value_name = "SIZE", value_parser = rvm_engine::parse_memory)]
+    max_memory: Option<u64>,
+
+    /// Wall-clock limit of one request, e.g. 30s, 250ms [env: RVM_TIMEOUT] [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = rvm_engine::parse_timeout)]
+    timeout: Option<Duration>,
+
+    /// Instances alive at once; further requests wait [env: RVM_MAX_INSTANCES] [default: 1000].
+    #[arg(long, value_name = "N", value_parser = rvm_engine::parse_instances)]
+    max_instances: Option<u32>,
+
+    /// What `client-secret` returns [env: RVM_CLIENT_SECRET].
+    #[arg(long, value_name = "SECRET", conflicts_with = "client_secret_file")]
+    client_secret: Option<String>,
+
+    /// A file holding what `client-secret` returns [env: RVM_CLIENT_SECRET_FILE].
+    #[arg(long, value_name = "PATH")]
+    client_secret_file: Option<PathBuf>,
+
+    /// Comma list of scheme://host[:port] the guest may call [env: RVM_ALLOWED_OUTBOUND_HOSTS].
+    #[arg(long, value_name = "LIST", value_parser = rvm_engine::AllowList::parse)]
+    allowed_outbound_hosts: Option<rvm_engine::AllowList>,
+
+    /// A variable of the guest's environment, NAME=VALUE (repeatable) [env: RVM_ENV_<NAME>].
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+
+    /// Add x-rvm-fuel-consumed to responses [env: RVM_FUEL_HEADERS].
+    #[arg(long)]
+    fuel_headers: bool,
+
+    /// The component to serve.
+    #[arg(value_name = "COMPONENT.wasm")]
+    component: PathBuf,
+}
+
+impl ServeCommand {
+    /// The environment's `RVM_*` settings with the flags laid over them.
+    fn settings(&self) -> Result<Settings> {
+        let mut settings = Settings::from_env()?;
+        let limits = &mut settings.limits;
+        if let Some(Fuel(fuel)) = self.fuel {
+            limits.fuel = fuel;
+        }
+        limits.max_memory = self.max_memory.unwrap_or(limits.max_memory);
+        limits.timeout = self.timeout.unwrap_or(limits.timeout);
+        limits.max_instances = self.max_instances.unwrap_or(limits.max_instances);
+        if let Some(secret) = &self.client_secret {
+            settings.client_secret = secret.as_str().into();
+        }
+        if let Some(path) = &self.client_secret_file {
+            settings.client_secret = rvm_engine::read_secret_file(path)?.into();
+        }
+        if let Some(allowed) = &self.allowed_outbound_hosts {
+            settings.outbound = allowed.clone();
+        }
+        settings.guest_env.extend(self.env.iter().cloned());
+        settings.dirs.extend(self.dirs.iter().cloned());
+        settings.fuel_headers |= self.fuel_headers;
+        Ok(settings)
+    }
+
+    pub fn execute(self) -> Result<()> {
+        // Everything is validated, and the component compiled, before the
+        // listener is bound: nothing is served half-configured.
+        let settings = self.settings()?;
+        let runtime = Arc::new(Runtime::new(&settings.limits, Compilation::Parallel)?);
+        let name = self
+            .component
+            .file_stem()
+            .map_or_else(|| "component".to_string(), |s| s.to_string_lossy().into_owned());
+        let app = App::load(runtime, &name, &self.component, settings)?;
+
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        tokio.block_on(crate::server::serve(self.listen, Arc::new(app)))
+    }
+}
+
+/// A fuel budget; `None` is unlimited.
+#[derive(Clone, Copy)]
+struct Fuel(Option<u64>);
+
+fn parse_env(pair: &str) -> Result<(String, String), String> {
+    match pair.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err("expected NAME=VALUE".to_string()),
+    }
+}

@@ -1,0 +1,139 @@
+//! Harness of the end-to-end suite: builds the example guests, starts a front
+//! end serving one of them, and talks HTTP to it.
+//!
+//! Every behaviour test runs against each front end in [`frontends`]: the `rvm`
+//! binary always, NGINX Unit with the module where a built Unit tree exists.
+
+pub mod http;
+mod logs;
+pub mod rvm;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub use logs::Logs;
+pub use rvm::RvmServe;
+
+/// What a test asks a front end to serve: a component, the `RVM_*` settings of
+/// its application, and the directories it may use.
+#[derive(Clone, Debug, Default)]
+pub struct AppSpec {
+    pub component: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub dirs: Vec<PathBuf>,
+}
+
+impl AppSpec {
+    /// The example guest `name` with default settings.
+    pub fn guest(name: &str) -> AppSpec {
+        AppSpec { component: guest(name), ..AppSpec::default() }
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> AppSpec {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn dir(mut self, dir: &Path) -> AppSpec {
+        self.dirs.push(dir.to_path_buf());
+        self
+    }
+}
+
+/// A way of serving an application.
+pub trait Frontend: Sync {
+    fn name(&self) -> &'static str;
+    /// Serves `app`; panics if it does not come up.
+    fn start(&self, app: &AppSpec) -> Box<dyn Served>;
+    /// Tries to serve an application that must be refused; returns what the
+    /// operator is told (exit message or log).
+    fn refuse(&self, app: &AppSpec) -> String;
+}
+
+/// An application being served.
+pub trait Served {
+    fn addr(&self) -> SocketAddr;
+    fn logs(&self) -> &Logs;
+    /// Stops gracefully (as on SIGTERM); true if it exited cleanly.
+    fn stop(self: Box<Self>) -> bool;
+}
+
+/// The front ends to test on this machine.
+pub fn frontends() -> Vec<&'static dyn Frontend> {
+    vec![&RvmServe]
+}
+
+/// Root of this repository.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+/// The compiled example guest `name` (`hello`, `echo`, `secret`, `misbehave`),
+/// building all of them on first use.
+pub fn guest(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let example = repo_root().join("example");
+        let status = Command::new(cargo())
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--locked"])
+            .current_dir(&example)
+            .status()
+            .expect("run cargo to build the example guests");
+        assert!(status.success(), "building the example guests failed");
+        example.join("target/wasm32-wasip2/release")
+    });
+    let path = dir.join(format!("{name}.wasm"));
+    assert!(path.exists(), "no example guest {}", path.display());
+    path
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+/// The profile this test binary was built with (`debug` or `release`), so that
+/// the binaries it runs are built alike.
+fn profile_dir() -> PathBuf {
+    // target/<profile>/deps/<test binary>
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
+}
+
+/// Builds a binary of this workspace in this test's profile; returns its path.
+fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    let profile = profile_dir();
+    let mut build = Command::new(cargo());
+    build.args(["build", "--locked", "-p", package, "--bin", bin]).current_dir(repo_root());
+    if profile.file_name().is_some_and(|p| p == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("run cargo build");
+    assert!(status.success(), "building {bin} failed");
+    profile.join(bin)
+}
+
+/// A scratch directory, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("rvm-{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a temporary directory");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -12,8 +12,11 @@
 //! | `/env` | lists the environment variables it can see |
 //! | `/read?path=PATH` | reads a file |
 //! | `/connect?addr=HOST:PORT` | opens a TCP connection with `wasi:sockets` |
+//! | `/slow?ms=N` | answers after N milliseconds (a well-behaved slow request) |
+//! | `/counter` | counts its calls in a global: always 1 with a fresh instance per request |
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use wasip2::exports::http::incoming_handler::Guest;
 use wasip2::http::outgoing_handler;
@@ -23,6 +26,9 @@ use wasip2::http::types::{
 };
 
 struct Misbehave;
+
+/// Survives between requests only if an instance is reused.
+static CALLS: AtomicU32 = AtomicU32::new(0);
 
 impl Guest for Misbehave {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
@@ -47,6 +53,15 @@ impl Guest for Misbehave {
             "/env" => respond(out, 200, &environment()),
             "/read" => respond(out, 200, &read(&param("path"))),
             "/connect" => respond(out, 200, &connect(&param("addr"))),
+            "/slow" => {
+                let ms: u64 = param("ms").parse().unwrap_or(100);
+                wasip2::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
+                respond(out, 200, "slept\n")
+            }
+            "/counter" => {
+                let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
+                respond(out, 200, &format!("calls: {calls}\n"))
+            }
             _ => respond(out, 404, "unknown misbehaviour\n"),
         }
     }

@@ -1,0 +1,55 @@
+//! The log of a served application, collected line by line as it is written.
+
+use std::io::{BufRead, BufReader, Read};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for an expected log line.
+const LOG_WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Default)]
+pub struct Logs(Arc<(Mutex<Vec<String>>, Condvar)>);
+
+impl Logs {
+    /// Collects the lines of `source` on a thread of its own.
+    pub fn collect(source: impl Read + Send + 'static) -> Logs {
+        let logs = Logs::default();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(source).lines() {
+                let Ok(line) = line else { break };
+                sink.push(line);
+            }
+        });
+        logs
+    }
+
+    pub fn push(&self, line: String) {
+        let (lines, changed) = &*self.0;
+        lines.lock().unwrap().push(line);
+        changed.notify_all();
+    }
+
+    pub fn text(&self) -> String {
+        self.0.0.lock().unwrap().join("\n")
+    }
+
+    /// The first line holding every one of `needles`, waiting for it to appear.
+    pub fn wait_for(&self, needles: &[&str]) -> String {
+        self.wait_for_within(needles, LOG_WAIT)
+            .unwrap_or_else(|| panic!("no log line with {needles:?} in:\n{}", self.text()))
+    }
+
+    pub fn wait_for_within(&self, needles: &[&str], wait: Duration) -> Option<String> {
+        let deadline = Instant::now() + wait;
+        let (lines, changed) = &*self.0;
+        let mut lines = lines.lock().unwrap();
+        loop {
+            if let Some(line) = lines.iter().find(|l| needles.iter().all(|n| l.contains(n))) {
+                return Some(line.clone());
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            lines = changed.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+}

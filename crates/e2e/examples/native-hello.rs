@@ -12,7 +12,9 @@ const BODY: &[u8] = b"Hello from rvm\n";
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8001".to_string());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8001".to_string());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     eprintln!("native hello on http://{addr}");
     loop {
@@ -25,7 +27,9 @@ async fn main() -> std::io::Result<()> {
                     .body(http_body_util::Full::new(bytes::Bytes::from_static(BODY)));
                 Ok::<_, Infallible>(response.expect("a valid static response"))
             });
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }

@@ -42,7 +42,9 @@ impl Connection {
         let stream = TcpStream::connect(addr)?;
         stream.set_read_timeout(Some(READ_TIMEOUT))?;
         stream.set_nodelay(true)?;
-        Ok(Connection { reader: BufReader::new(stream) })
+        Ok(Connection {
+            reader: BufReader::new(stream),
+        })
     }
 
     pub fn stream(&mut self) -> &mut TcpStream {
@@ -80,15 +82,25 @@ impl Connection {
         loop {
             let mut line = Vec::new();
             self.reader.read_until(b'\n', &mut line)?;
-            let line = line.strip_suffix(b"\r\n").ok_or_else(|| bad("truncated head"))?;
+            let line = line
+                .strip_suffix(b"\r\n")
+                .ok_or_else(|| bad("truncated head"))?;
             if line.is_empty() {
                 break;
             }
-            let colon = line.iter().position(|&b| b == b':').ok_or_else(|| bad("bad header"))?;
+            let colon = line
+                .iter()
+                .position(|&b| b == b':')
+                .ok_or_else(|| bad("bad header"))?;
             let name = String::from_utf8_lossy(&line[..colon]).to_ascii_lowercase();
             headers.push((name, line[colon + 1..].trim_ascii().to_vec()));
         }
-        let mut response = Response { status, headers, body: Vec::new(), complete: true };
+        let mut response = Response {
+            status,
+            headers,
+            body: Vec::new(),
+            complete: true,
+        };
         if head_only || status == 204 || status == 304 {
             return Ok(response);
         }
@@ -101,7 +113,9 @@ impl Connection {
         response.complete = if chunked {
             self.read_chunked(&mut response.body)
         } else if let Some(length) = length {
-            let read = (&mut self.reader).take(length).read_to_end(&mut response.body);
+            let read = (&mut self.reader)
+                .take(length)
+                .read_to_end(&mut response.body);
             read.is_ok_and(|n| n as u64 == length)
         } else {
             self.reader.read_to_end(&mut response.body).is_ok()
@@ -112,7 +126,9 @@ impl Connection {
     /// Reads chunks into `body`; whether the last chunk arrived.
     fn read_chunked(&mut self, body: &mut Vec<u8>) -> bool {
         loop {
-            let Ok(size_line) = self.line() else { return false };
+            let Ok(size_line) = self.line() else {
+                return false;
+            };
             let Ok(size) = usize::from_str_radix(size_line.split(';').next().unwrap_or(""), 16)
             else {
                 return false;
@@ -138,7 +154,10 @@ impl Connection {
     fn line(&mut self) -> io::Result<String> {
         let mut line = String::new();
         if self.reader.read_line(&mut line)? == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
         }
         line.strip_suffix("\r\n")
             .map(str::to_string)

@@ -28,7 +28,10 @@ pub struct AppSpec {
 impl AppSpec {
     /// The example guest `name` with default settings.
     pub fn guest(name: &str) -> AppSpec {
-        AppSpec { component: guest(name), ..AppSpec::default() }
+        AppSpec {
+            component: guest(name),
+            ..AppSpec::default()
+        }
     }
 
     pub fn env(mut self, key: &str, value: &str) -> AppSpec {
@@ -67,7 +70,10 @@ pub fn frontends() -> Vec<&'static dyn Frontend> {
 
 /// Root of this repository.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 /// The compiled example guest `name` (`hello`, `echo`, `secret`, `misbehave`),
@@ -77,7 +83,13 @@ pub fn guest(name: &str) -> PathBuf {
     let dir = BUILT.get_or_init(|| {
         let example = repo_root().join("example");
         let status = Command::new(cargo())
-            .args(["build", "--release", "--target", "wasm32-wasip2", "--locked"])
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--locked",
+            ])
             .current_dir(&example)
             .status()
             .expect("run cargo to build the example guests");
@@ -98,14 +110,19 @@ fn cargo() -> String {
 fn profile_dir() -> PathBuf {
     // target/<profile>/deps/<test binary>
     let exe = std::env::current_exe().expect("test binary path");
-    exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
 }
 
 /// Builds a binary of this workspace in this test's profile; returns its path.
 fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     let profile = profile_dir();
     let mut build = Command::new(cargo());
-    build.args(["build", "--locked", "-p", package, "--bin", bin]).current_dir(repo_root());
+    build
+        .args(["build", "--locked", "-p", package, "--bin", bin])
+        .current_dir(repo_root());
     if profile.file_name().is_some_and(|p| p == "release") {
         build.arg("--release");
     }

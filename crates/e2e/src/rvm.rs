@@ -49,9 +49,16 @@ impl RvmServe {
         let logs = Logs::collect(child.stderr.take().expect("piped stderr"));
         let deadline = Instant::now() + START_WAIT;
         while Instant::now() < deadline {
-            if let Some(line) = logs.wait_for_within(&["serving on http://"], Duration::from_millis(50)) {
-                let addr = line.rsplit("http://").next().and_then(|a| a.split_whitespace().next());
-                let addr = addr.and_then(|a| a.parse().ok()).expect("listen address in the log");
+            if let Some(line) =
+                logs.wait_for_within(&["serving on http://"], Duration::from_millis(50))
+            {
+                let addr = line
+                    .rsplit("http://")
+                    .next()
+                    .and_then(|a| a.split_whitespace().next());
+                let addr = addr
+                    .and_then(|a| a.parse().ok())
+                    .expect("listen address in the log");
                 return Ok(Running { child, addr, logs });
             }
             if let Ok(Some(status)) = child.try_wait() {
@@ -61,6 +68,7 @@ impl RvmServe {
             }
         }
         let _ = child.kill();
+        let _ = child.wait();
         Err(format!("did not start listening in time:\n{}", logs.text()))
     }
 }
@@ -96,7 +104,9 @@ impl Running {
 
     /// Sends `signal` and waits for the process to end; whether it exited 0.
     pub fn signal_and_wait(mut self, signal: &str) -> bool {
-        let _ = Command::new("kill").args(["-s", signal, &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status();
         self.child.wait().is_ok_and(|status| status.success())
     }
 }

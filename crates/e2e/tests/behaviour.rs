@@ -20,7 +20,10 @@ fn each_frontend(test: impl Fn(&dyn Frontend)) {
 /// The process behind `served` still answers, with a fresh instance.
 fn still_serves(served: &dyn Served) {
     let response = get(served.addr(), "/counter");
-    assert_eq!(response.status, 200, "the next request after a failure: {response:?}");
+    assert_eq!(
+        response.status, 200,
+        "the next request after a failure: {response:?}"
+    );
     assert_eq!(response.text(), "calls: 1\n");
 }
 
@@ -32,8 +35,13 @@ fn hello_answers_and_logs_the_request() {
         assert_eq!(response.status, 200);
         assert_eq!(response.text(), "Hello from rvm\n");
         assert!(response.complete);
-        let line = served.logs().wait_for(&["request served", "path=/some/path", "status=200"]);
-        assert!(line.contains("app=hello") && line.contains("method=GET"), "{line}");
+        let line = served
+            .logs()
+            .wait_for(&["request served", "path=/some/path", "status=200"]);
+        assert!(
+            line.contains("app=hello") && line.contains("method=GET"),
+            "{line}"
+        );
         assert!(line.contains("fuel=") && line.contains("ms="), "{line}");
         assert!(!line.contains("q=1"), "queries stay out of the log: {line}");
     });
@@ -46,7 +54,10 @@ fn keep_alive_connections_serve_many_requests() {
         let mut connection = Connection::open(served.addr()).unwrap();
         for _ in 0..20 {
             let response = connection.get("/").unwrap();
-            assert_eq!((response.status, response.text().as_str()), (200, "Hello from rvm\n"));
+            assert_eq!(
+                (response.status, response.text().as_str()),
+                (200, "Hello from rvm\n")
+            );
         }
     });
 }
@@ -67,7 +78,10 @@ fn echo_streams_the_body_back_with_request_details() {
     each_frontend(|frontend| {
         let served = frontend.start(&AppSpec::guest("echo"));
         let body: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        let response = Connection::open(served.addr()).unwrap().post("/up?x=1", &body).unwrap();
+        let response = Connection::open(served.addr())
+            .unwrap()
+            .post("/up?x=1", &body)
+            .unwrap();
         assert_eq!(response.status, 200);
         assert!(response.complete);
         assert!(response.body == body, "echoed body differs");
@@ -90,7 +104,10 @@ fn rvm_world_guest_gets_the_client_secret_and_multiply() {
         std::fs::write(&file, "from-a-file\n").unwrap();
         let app = AppSpec::guest("secret").env("RVM_CLIENT_SECRET_FILE", file.to_str().unwrap());
         let served = frontend.start(&app);
-        assert_eq!(get(served.addr(), "/").text(), "secret: from-a-file\nproduct: 42\n");
+        assert_eq!(
+            get(served.addr(), "/").text(),
+            "secret: from-a-file\nproduct: 42\n"
+        );
     });
 }
 
@@ -109,9 +126,17 @@ fn trap_before_the_response_is_a_500_with_the_trap_in_the_log() {
         let response = get(served.addr(), "/trap");
         assert_eq!(response.status, 500);
         assert_eq!(response.text(), "the application failed (trap)\n");
-        let line = served.logs().wait_for(&["request failed", "path=/trap", "status=500"]);
-        assert!(line.contains("guest trapped: wasm trap: wasm `unreachable`"), "{line}");
-        assert!(line.contains(" at ") && line.contains(" <- "), "wasm backtrace: {line}");
+        let line = served
+            .logs()
+            .wait_for(&["request failed", "path=/trap", "status=500"]);
+        assert!(
+            line.contains("guest trapped: wasm trap: wasm `unreachable`"),
+            "{line}"
+        );
+        assert!(
+            line.contains(" at ") && line.contains(" <- "),
+            "wasm backtrace: {line}"
+        );
         still_serves(&*served);
     });
 }
@@ -122,8 +147,13 @@ fn exhausted_fuel_is_a_500_naming_the_budget() {
         let served = frontend.start(&AppSpec::guest("misbehave").env("RVM_FUEL", "5000000"));
         let response = get(served.addr(), "/spin");
         assert_eq!(response.status, 500);
-        assert_eq!(response.text(), "the application exhausted its fuel budget\n");
-        served.logs().wait_for(&["path=/spin", "fuel budget of 5000000 exhausted (RVM_FUEL)"]);
+        assert_eq!(
+            response.text(),
+            "the application exhausted its fuel budget\n"
+        );
+        served
+            .logs()
+            .wait_for(&["path=/spin", "fuel budget of 5000000 exhausted (RVM_FUEL)"]);
         still_serves(&*served);
     });
 }
@@ -136,7 +166,10 @@ fn memory_limit_is_a_500_naming_the_limit() {
         let response = get(served.addr(), "/grow");
         assert_eq!(response.status, 500);
         assert_eq!(response.text(), "the application hit its memory limit\n");
-        served.logs().wait_for(&["path=/grow", "memory limit of 16MiB reached (RVM_MAX_MEMORY)"]);
+        served.logs().wait_for(&[
+            "path=/grow",
+            "memory limit of 16MiB reached (RVM_MAX_MEMORY)",
+        ]);
         still_serves(&*served);
     });
 }
@@ -144,7 +177,9 @@ fn memory_limit_is_a_500_naming_the_limit() {
 #[test]
 fn spinning_guest_is_stopped_at_the_wall_clock_limit_while_others_are_served() {
     each_frontend(|frontend| {
-        let app = AppSpec::guest("misbehave").env("RVM_FUEL", "0").env("RVM_TIMEOUT", "2s");
+        let app = AppSpec::guest("misbehave")
+            .env("RVM_FUEL", "0")
+            .env("RVM_TIMEOUT", "2s");
         let served = frontend.start(&app);
         let addr = served.addr();
         let spinning = std::thread::spawn(move || {
@@ -156,13 +191,25 @@ fn spinning_guest_is_stopped_at_the_wall_clock_limit_while_others_are_served() {
         for _ in 0..5 {
             let started = Instant::now();
             assert_eq!(get(addr, "/counter").status, 200);
-            assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+            assert!(
+                started.elapsed() < Duration::from_millis(500),
+                "{:?}",
+                started.elapsed()
+            );
         }
         let (response, took) = spinning.join().unwrap();
         assert_eq!(response.status, 504);
-        assert_eq!(response.text(), "the application did not finish within 2s\n");
-        assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(4), "{took:?}");
-        served.logs().wait_for(&["path=/spin", "status=504", "wall-clock limit of 2s reached"]);
+        assert_eq!(
+            response.text(),
+            "the application did not finish within 2s\n"
+        );
+        assert!(
+            took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+            "{took:?}"
+        );
+        served
+            .logs()
+            .wait_for(&["path=/spin", "status=504", "wall-clock limit of 2s reached"]);
         still_serves(&*served);
     });
 }
@@ -173,7 +220,9 @@ fn guest_that_never_answers_gets_a_504() {
         let served = frontend.start(&AppSpec::guest("misbehave").env("RVM_TIMEOUT", "500ms"));
         let response = get(served.addr(), "/hang");
         assert_eq!(response.status, 504);
-        served.logs().wait_for(&["path=/hang", "status=504", "wall-clock limit of 500ms"]);
+        served
+            .logs()
+            .wait_for(&["path=/hang", "status=504", "wall-clock limit of 500ms"]);
         still_serves(&*served);
     });
 }
@@ -185,7 +234,10 @@ fn guest_that_sets_no_response_is_a_500() {
         let response = get(served.addr(), "/no-response");
         assert_eq!(response.status, 500);
         assert_eq!(response.text(), "the application returned no response\n");
-        served.logs().wait_for(&["path=/no-response", "guest returned without setting a response"]);
+        served.logs().wait_for(&[
+            "path=/no-response",
+            "guest returned without setting a response",
+        ]);
         still_serves(&*served);
     });
 }
@@ -194,11 +246,16 @@ fn guest_that_sets_no_response_is_a_500() {
 fn failure_after_the_headers_cuts_the_response_off() {
     each_frontend(|frontend| {
         let served = frontend.start(&AppSpec::guest("misbehave"));
-        let response = Connection::open(served.addr()).unwrap().get("/fail-mid-body").unwrap();
+        let response = Connection::open(served.addr())
+            .unwrap()
+            .get("/fail-mid-body")
+            .unwrap();
         assert_eq!(response.status, 200);
         assert_eq!(response.text(), "partial body, then ");
         assert!(!response.complete, "the body must not end cleanly");
-        served.logs().wait_for(&["path=/fail-mid-body", "status=200", "guest trapped"]);
+        served
+            .logs()
+            .wait_for(&["path=/fail-mid-body", "status=200", "guest trapped"]);
         still_serves(&*served);
     });
 }
@@ -222,7 +279,9 @@ fn outbound_calls_are_denied_unless_allowed() {
         let response = get(served.addr(), &url);
         assert_eq!(response.status, 200, "the request itself goes on");
         assert_eq!(response.text(), "error: ErrorCode::HttpRequestDenied\n");
-        served.logs().wait_for(&["outbound request denied", "127.0.0.1"]);
+        served
+            .logs()
+            .wait_for(&["outbound request denied", "127.0.0.1"]);
 
         let allowed = format!("http://127.0.0.1:{port}");
         let app = AppSpec::guest("misbehave").env("RVM_ALLOWED_OUTBOUND_HOSTS", &allowed);
@@ -288,7 +347,10 @@ fn oversize_headers_are_refused_and_the_server_goes_on() {
         let request = format!("GET / HTTP/1.1\r\nHost: test\r\nX-Big: {big}\r\n\r\n");
         let mut connection = Connection::open(served.addr()).unwrap();
         match connection.exchange(request.as_bytes()) {
-            Ok(response) => assert!(response.status == 431 || response.status == 400, "{response:?}"),
+            Ok(response) => assert!(
+                response.status == 431 || response.status == 400,
+                "{response:?}"
+            ),
             // Refusing may also close the connection before the head was read.
             Err(e) => eprintln!("oversize head: connection closed ({e})"),
         }
@@ -309,13 +371,19 @@ fn a_client_that_disconnects_does_not_disturb_the_server() {
         // A large echo whose response is left unread.
         let mut connection = Connection::open(served.addr()).unwrap();
         let body = vec![b'b'; 8 << 20];
-        let head = format!("POST / HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n", body.len());
+        let head = format!(
+            "POST / HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
         connection.stream().write_all(head.as_bytes()).unwrap();
         let _ = connection.stream().write_all(&body[..4 << 20]);
         drop(connection);
 
         std::thread::sleep(Duration::from_millis(200));
-        let response = Connection::open(served.addr()).unwrap().post("/", b"still here").unwrap();
+        let response = Connection::open(served.addr())
+            .unwrap()
+            .post("/", b"still here")
+            .unwrap();
         assert_eq!(response.text(), "still here");
     });
 }
@@ -333,7 +401,11 @@ fn excess_requests_wait_for_a_free_instance() {
             assert_eq!(request.join().unwrap(), 200);
         }
         // One at a time.
-        assert!(started.elapsed() >= Duration::from_millis(1200), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() >= Duration::from_millis(1200),
+            "{:?}",
+            started.elapsed()
+        );
     });
 }
 
@@ -358,7 +430,8 @@ fn bad_components_and_settings_are_refused_with_the_cause() {
     let core_module = dir.path().join("core.wasm");
     std::fs::write(&core_module, wat::parse_str("(module)").unwrap()).unwrap();
     let unsatisfiable = dir.path().join("unsatisfiable.wasm");
-    let component = r#"(component (import "rvm:missing/thing@1.0.0" (instance (export "f" (func)))))"#;
+    let component =
+        r#"(component (import "rvm:missing/thing@1.0.0" (instance (export "f" (func)))))"#;
     std::fs::write(&unsatisfiable, wat::parse_str(component).unwrap()).unwrap();
     let no_handler = dir.path().join("no-handler.wasm");
     std::fs::write(&no_handler, wat::parse_str("(component)").unwrap()).unwrap();
@@ -366,9 +439,15 @@ fn bad_components_and_settings_are_refused_with_the_cause() {
 
     each_frontend(|frontend| {
         let refuse = |path: &std::path::Path, cause: &str| {
-            let app = AppSpec { component: path.to_path_buf(), ..AppSpec::default() };
+            let app = AppSpec {
+                component: path.to_path_buf(),
+                ..AppSpec::default()
+            };
             let said = frontend.refuse(&app);
-            assert!(said.contains(&path.display().to_string()), "names the file: {said}");
+            assert!(
+                said.contains(&path.display().to_string()),
+                "names the file: {said}"
+            );
             assert!(said.contains(cause), "names the cause {cause:?}: {said}");
         };
         refuse(&not_wasm, "not a valid WebAssembly component");
@@ -385,7 +464,10 @@ fn bad_components_and_settings_are_refused_with_the_cause() {
             ("RVM_ALLOWED_OUTBOUND_HOSTS", "example.com/path"),
         ] {
             let said = frontend.refuse(&AppSpec::guest("hello").env(key, value));
-            assert!(said.contains(key) && said.contains(value), "{key}={value}: {said}");
+            assert!(
+                said.contains(key) && said.contains(value),
+                "{key}={value}: {said}"
+            );
         }
         let said = frontend.refuse(&AppSpec::guest("hello").dir(&dir.path().join("absent")));
         assert!(said.contains("absent"), "{said}");

@@ -15,19 +15,32 @@ fn serve(app: &AppSpec, flags: &[&str]) -> rvm_e2e::rvm::Running {
 fn flags_win_over_the_environment() {
     let app = AppSpec::guest("secret").env("RVM_CLIENT_SECRET", "from-env");
     let served = serve(&app, &["--client-secret", "from-flag"]);
-    assert_eq!(get(served.addr(), "/").text(), "secret: from-flag\nproduct: 42\n");
+    assert_eq!(
+        get(served.addr(), "/").text(),
+        "secret: from-flag\nproduct: 42\n"
+    );
 
-    let app = AppSpec::guest("misbehave").env("RVM_TIMEOUT", "30s").env("RVM_FUEL", "0");
+    let app = AppSpec::guest("misbehave")
+        .env("RVM_TIMEOUT", "30s")
+        .env("RVM_FUEL", "0");
     let served = serve(&app, &["--timeout", "300ms", "--env", "FROM_FLAG=yes"]);
     let started = Instant::now();
     assert_eq!(get(served.addr(), "/spin").status, 504);
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(get(served.addr(), "/env").text(), "FROM_FLAG=yes\n");
 }
 
 #[test]
 fn malformed_flags_are_refused_naming_flag_and_value() {
-    for (flag, value) in [("--fuel", "abc"), ("--max-memory", "9TiB"), ("--timeout", "forever")] {
+    for (flag, value) in [
+        ("--fuel", "abc"),
+        ("--max-memory", "9TiB"),
+        ("--timeout", "forever"),
+    ] {
         let said = RvmServe::spawn(RvmServe::command(&AppSpec::guest("hello"), &[flag, value]))
             .err()
             .unwrap_or_else(|| panic!("{flag} {value} was accepted"));
@@ -43,19 +56,30 @@ fn sigterm_and_sigint_let_in_flight_requests_finish() {
         let in_flight = std::thread::spawn(move || get(addr, "/slow?ms=800"));
         std::thread::sleep(Duration::from_millis(200));
         let logs = served.logs().clone();
-        assert!(served.signal_and_wait(signal), "exits cleanly on SIG{signal}");
+        assert!(
+            served.signal_and_wait(signal),
+            "exits cleanly on SIG{signal}"
+        );
         let response = in_flight.join().unwrap();
-        assert_eq!((response.status, response.text().as_str()), (200, "slept\n"));
+        assert_eq!(
+            (response.status, response.text().as_str()),
+            (200, "slept\n")
+        );
         logs.wait_for(&["finishing in-flight requests"]);
-        assert!(std::net::TcpStream::connect(addr).is_err(), "no longer listening");
+        assert!(
+            std::net::TcpStream::connect(addr).is_err(),
+            "no longer listening"
+        );
     }
 }
 
 #[test]
 fn http_1_0_requests_without_host_are_served() {
     let served = serve(&AppSpec::guest("echo"), &[]);
-    let response =
-        Connection::open(served.addr()).unwrap().exchange(b"GET /old HTTP/1.0\r\n\r\n").unwrap();
+    let response = Connection::open(served.addr())
+        .unwrap()
+        .exchange(b"GET /old HTTP/1.0\r\n\r\n")
+        .unwrap();
     assert_eq!(response.status, 200);
     assert_eq!(response.header("x-echo-uri"), Some(&b"/old"[..]));
 }
@@ -98,7 +122,11 @@ fn a_1_gib_echo_streams_without_growing_resident_memory() {
         reader.read_exact(&mut byte).unwrap();
         head.push(byte[0]);
     }
-    assert!(head.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head));
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
     let mut received = 0u64;
     let mut peak = before;
     let mut buffer = vec![0u8; CHUNK];

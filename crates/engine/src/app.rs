@@ -61,7 +61,12 @@ impl App {
         let pre = ProxyPre::new(pre)
             .map_err(anyhow::Error::from)
             .context("the component does not export wasi:http/incoming-handler@0.2")?;
-        Ok(App { name: name.into(), runtime, pre, settings: Arc::new(settings) })
+        Ok(App {
+            name: name.into(),
+            runtime,
+            pre,
+            settings: Arc::new(settings),
+        })
     }
 
     pub fn name(&self) -> &str {

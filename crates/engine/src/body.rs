@@ -94,7 +94,13 @@ impl Inflight {
         task: JoinHandle<()>,
         outcome: oneshot::Receiver<Outcome>,
     ) -> Inflight {
-        Inflight { record, task, outcome, status: StatusCode::OK, logged: false }
+        Inflight {
+            record,
+            task,
+            outcome,
+            status: StatusCode::OK,
+            logged: false,
+        }
     }
 
     pub(crate) fn with_status(mut self, status: StatusCode) -> Inflight {
@@ -127,17 +133,28 @@ impl Inflight {
     ) -> Poll<Result<(), Failure>> {
         let mut outcome = ready!(Pin::new(&mut self.outcome).poll(cx));
         self.logged = true;
-        if let (Ok(Outcome { result: result @ Ok(()), .. }), Some(error)) =
-            (&mut outcome, stream_error.take())
+        if let (
+            Ok(Outcome {
+                result: result @ Ok(()),
+                ..
+            }),
+            Some(error),
+        ) = (&mut outcome, stream_error.take())
         {
             *result = Err(Failure::BodyAborted(error));
         }
         Poll::Ready(match outcome {
-            Ok(Outcome { result: Ok(()), fuel }) => {
+            Ok(Outcome {
+                result: Ok(()),
+                fuel,
+            }) => {
                 self.record.served(self.status, fuel);
                 Ok(())
             }
-            Ok(Outcome { result: Err(failure), fuel }) => {
+            Ok(Outcome {
+                result: Err(failure),
+                fuel,
+            }) => {
                 self.record.log_failure(self.status, fuel, &failure);
                 Err(failure)
             }
@@ -157,7 +174,11 @@ impl Drop for Inflight {
         }
         // A response without a body to send (HEAD, 204, 304) is dropped unread
         // after a guest that may well have finished.
-        if let Ok(Outcome { result: Ok(()), fuel }) = self.outcome.try_recv() {
+        if let Ok(Outcome {
+            result: Ok(()),
+            fuel,
+        }) = self.outcome.try_recv()
+        {
             self.record.served(self.status, fuel);
             return;
         }
@@ -185,7 +206,12 @@ enum Kind {
 
 impl ResponseBody {
     pub(crate) fn guest(stream: HyperOutgoingBody, inflight: Inflight) -> ResponseBody {
-        ResponseBody(Kind::Guest { stream, ended: false, stream_error: None, inflight })
+        ResponseBody(Kind::Guest {
+            stream,
+            ended: false,
+            stream_error: None,
+            inflight,
+        })
     }
 
     pub(crate) fn message(text: String) -> ResponseBody {
@@ -215,7 +241,12 @@ impl Body for ResponseBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match &mut self.0 {
             Kind::Message(text) => Poll::Ready(text.take().map(|text| Ok(Frame::data(text)))),
-            Kind::Guest { stream, ended, stream_error, inflight } => {
+            Kind::Guest {
+                stream,
+                ended,
+                stream_error,
+                inflight,
+            } => {
                 if !*ended {
                     match ready!(Pin::new(stream).poll_frame(cx)) {
                         Some(Ok(frame)) => return Poll::Ready(Some(Ok(frame))),
@@ -241,7 +272,9 @@ impl Body for ResponseBody {
 
     fn size_hint(&self) -> SizeHint {
         match &self.0 {
-            Kind::Message(text) => SizeHint::with_exact(text.as_ref().map_or(0, |t| t.len() as u64)),
+            Kind::Message(text) => {
+                SizeHint::with_exact(text.as_ref().map_or(0, |t| t.len() as u64))
+            }
             Kind::Guest { stream, .. } => stream.size_hint(),
         }
     }

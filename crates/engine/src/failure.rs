@@ -39,14 +39,22 @@ impl Failure {
     ) -> Failure {
         let detail = describe(error);
         match error.downcast_ref::<Trap>() {
-            Some(Trap::OutOfFuel) => Failure::FuelExhausted { budget: fuel_budget.unwrap_or(0) },
+            Some(Trap::OutOfFuel) => Failure::FuelExhausted {
+                budget: fuel_budget.unwrap_or(0),
+            },
             Some(_) => match memory_refused {
-                Some(limit) => Failure::MemoryLimit { limit, trap: detail },
+                Some(limit) => Failure::MemoryLimit {
+                    limit,
+                    trap: detail,
+                },
                 None => Failure::Trap(detail),
             },
             None => match memory_refused {
                 // Instantiation asked for more memory than allowed.
-                Some(limit) => Failure::MemoryLimit { limit, trap: detail },
+                Some(limit) => Failure::MemoryLimit {
+                    limit,
+                    trap: detail,
+                },
                 None => Failure::Host(detail),
             },
         }

@@ -26,7 +26,9 @@ impl Host {
     /// directories, no sockets, no host variables. Its output goes to ours.
     pub(crate) fn new(settings: &Settings) -> Result<Host> {
         let mut wasi = WasiCtx::builder();
-        wasi.envs(&settings.guest_env).inherit_stdout().inherit_stderr();
+        wasi.envs(&settings.guest_env)
+            .inherit_stdout()
+            .inherit_stderr();
         for dir in &settings.dirs {
             let guest_path = dir.to_string_lossy();
             wasi.preopened_dir(dir, guest_path, FsPerms::ReadWrite)
@@ -37,8 +39,13 @@ impl Host {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            hooks: OutboundHooks { allow: settings.outbound.clone() },
-            memory: MemoryLimiter { limit: settings.limits.max_memory, denied: None },
+            hooks: OutboundHooks {
+                allow: settings.outbound.clone(),
+            },
+            memory: MemoryLimiter {
+                limit: settings.limits.max_memory,
+                denied: None,
+            },
             client_secret: Arc::clone(&settings.client_secret),
         })
     }
@@ -46,13 +53,20 @@ impl Host {
 
 impl WasiView for Host {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for Host {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }
 

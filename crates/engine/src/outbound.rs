@@ -37,7 +37,10 @@ impl AllowList {
 
     /// Whether a request to `scheme://host:port` may go out.
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
-        self.0.iter().any(|pattern| pattern.matches(scheme, host, port))
+        let (scheme, host) = (scheme.to_ascii_lowercase(), host.to_ascii_lowercase());
+        self.0
+            .iter()
+            .any(|pattern| pattern.matches(&scheme, &host, port))
     }
 }
 
@@ -72,14 +75,13 @@ impl Pattern {
         })
     }
 
+    /// `scheme` and `host` in lower case.
     fn matches(&self, scheme: &str, host: &str, port: u16) -> bool {
         let port_matches = match &self.port {
             Some(pattern) => glob(pattern, &port.to_string()),
             None => default_port(scheme) == Some(port),
         };
-        port_matches
-            && glob(&self.scheme, &scheme.to_ascii_lowercase())
-            && glob(&self.host, &host.to_ascii_lowercase())
+        port_matches && glob(&self.scheme, scheme) && glob(&self.host, host)
     }
 }
 
@@ -126,7 +128,10 @@ impl WasiHttpHooks for OutboundHooks {
         let uri = request.uri();
         let scheme = uri.scheme_str().unwrap_or("http").to_string();
         let host = uri.host().unwrap_or_default().to_string();
-        let port = uri.port_u16().or_else(|| default_port(&scheme)).unwrap_or(0);
+        let port = uri
+            .port_u16()
+            .or_else(|| default_port(&scheme))
+            .unwrap_or(0);
         if !self.allow.allows(&scheme, &host, port) {
             tracing::warn!(%scheme, %host, port, "outbound request denied: not in RVM_ALLOWED_OUTBOUND_HOSTS");
             return Box::new(async { Err(Error::HttpRequestDenied) });
@@ -164,7 +169,13 @@ mod tests {
 
     #[test]
     fn malformed_entries_are_rejected() {
-        for entry in ["example.com", "https://", "://x", "http://x/path", "http://x:port"] {
+        for entry in [
+            "example.com",
+            "https://",
+            "://x",
+            "http://x/path",
+            "http://x:port",
+        ] {
             assert!(AllowList::parse(entry).is_err(), "{entry}");
         }
     }

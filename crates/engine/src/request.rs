@@ -23,6 +23,13 @@ use crate::host::Host;
 /// Response header carrying the fuel a request used before its headers were sent.
 pub const FUEL_HEADER: &str = "x-rvm-fuel-consumed";
 
+/// A request's store, with the request and the response-outparam in its table.
+type Prepared = (
+    Store<Host>,
+    Resource<HostIncomingRequest>,
+    Resource<HostResponseOutparam>,
+);
+
 /// What a guest's `response-outparam.set` delivers.
 type GuestResponse = Result<
     Response<wasmtime_wasi_http::p2::body::HyperOutgoingBody>,
@@ -64,7 +71,11 @@ impl App {
                 let body = ResponseBody::guest(body, inflight.with_status(parts.status));
                 Response::from_parts(parts, body)
             }
-            Ok(Err(code)) => inflight.failed_before_headers(Some(Failure::ErrorCode(code))).await,
+            Ok(Err(code)) => {
+                inflight
+                    .failed_before_headers(Some(Failure::ErrorCode(code)))
+                    .await
+            }
             // The guest dropped its response-outparam, or its store is gone.
             Err(_) => inflight.failed_before_headers(None).await,
         }
@@ -75,10 +86,7 @@ impl App {
         &self,
         request: http::Request<B>,
         respond: oneshot::Sender<GuestResponse>,
-    ) -> Result<
-        (Store<Host>, Resource<HostIncomingRequest>, Resource<HostResponseOutparam>),
-        Failure,
-    >
+    ) -> Result<Prepared, Failure>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
@@ -90,11 +98,21 @@ impl App {
         let budget = self.settings.limits.fuel.unwrap_or(u64::MAX);
         store.set_fuel(budget).map_err(host_failure)?;
         // Yield to the executor at every epoch tick: a spinning guest neither
-        // holds its thread nor escapes its wall-clock timer.
+        // holds its thread nor escapes its wall-clock timer. tokio's own yield
+        // lets the runtime poll its timers and sockets before resuming the
+        // guest, which a current-thread runtime (the Unit module's) needs.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        store.epoch_deadline_callback(|_| {
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        });
 
-        let fuel_meter = self.settings.fuel_headers.then(|| meter_fuel(&mut store, budget));
+        let fuel_meter = self
+            .settings
+            .fuel_headers
+            .then(|| meter_fuel(&mut store, budget));
         let scheme = match request.uri().scheme_str() {
             Some("https") => Scheme::Https,
             _ => Scheme::Http,
@@ -184,8 +202,9 @@ impl Guest {
 pub(crate) fn failure_response(failure: &Failure) -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::message(failure.client_message()));
     *response.status_mut() = failure.status();
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::{Config, Enabled, EngineWeak, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, EngineWeak, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
+};
 
 use crate::settings::Limits;
 
@@ -98,9 +100,14 @@ impl Runtime {
     /// Also starts the epoch ticker on first use, so that a process that only
     /// compiles (Unit's prototype, before it forks) never starts a thread.
     pub(crate) async fn instance_permit(&self) -> Result<OwnedSemaphorePermit> {
-        let ticker = self.ticker.get_or_init(|| start_epoch_ticker(self.engine.weak()));
+        let ticker = self
+            .ticker
+            .get_or_init(|| start_epoch_ticker(self.engine.weak()));
         // Without epochs a spinning guest could not be stopped: serve nothing.
-        ticker.clone().map_err(anyhow::Error::msg).context("cannot start the epoch thread")?;
+        ticker
+            .clone()
+            .map_err(anyhow::Error::msg)
+            .context("cannot start the epoch thread")?;
         Arc::clone(&self.instances)
             .acquire_owned()
             .await

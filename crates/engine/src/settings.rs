@@ -80,7 +80,12 @@ impl Settings {
             // Variables that are not Unicode cannot be ours; a non-Unicode value
             // of ours is reported by `from_vars` rather than skipped.
             let key = key.into_string().ok()?;
-            Some((key, value.into_string().unwrap_or_else(|v| v.to_string_lossy().into())))
+            Some((
+                key,
+                value
+                    .into_string()
+                    .unwrap_or_else(|v| v.to_string_lossy().into()),
+            ))
         }))
     }
 
@@ -97,15 +102,24 @@ impl Settings {
                 "RVM_MAX_INSTANCES" => {
                     parse_instances(&value).map(|v| settings.limits.max_instances = v)
                 }
-                "RVM_CLIENT_SECRET" => Ok(secret = Some(value.clone())),
-                "RVM_CLIENT_SECRET_FILE" => Ok(secret_file = Some(PathBuf::from(&value))),
+                "RVM_CLIENT_SECRET" => {
+                    secret = Some(value.clone());
+                    Ok(())
+                }
+                "RVM_CLIENT_SECRET_FILE" => {
+                    secret_file = Some(PathBuf::from(&value));
+                    Ok(())
+                }
                 "RVM_ALLOWED_OUTBOUND_HOSTS" => {
                     AllowList::parse(&value).map(|v| settings.outbound = v)
                 }
                 "RVM_FUEL_HEADERS" => parse_switch(&value).map(|v| settings.fuel_headers = v),
                 _ => match key.strip_prefix(GUEST_ENV_PREFIX) {
                     Some("") => Err(format!("a name must follow {GUEST_ENV_PREFIX}")),
-                    Some(name) => Ok(settings.guest_env.push((name.to_string(), value.clone()))),
+                    Some(name) => {
+                        settings.guest_env.push((name.to_string(), value.clone()));
+                        Ok(())
+                    }
                     None => Ok(()),
                 },
             };
@@ -153,7 +167,9 @@ pub fn parse_memory(value: &str) -> Result<u64, String> {
 
 fn parse_bytes(value: &str) -> Result<u64, String> {
     let value = value.trim();
-    let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
     let (number, unit) = value.split_at(split);
     let unit_size = match unit.trim() {
         "" | "B" => 1,
@@ -176,7 +192,7 @@ fn parse_bytes(value: &str) -> Result<u64, String> {
 pub fn format_bytes(bytes: u64) -> String {
     [(GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")]
         .into_iter()
-        .find(|(unit, _)| bytes >= *unit && bytes % unit == 0)
+        .find(|(unit, _)| bytes >= *unit && bytes.is_multiple_of(*unit))
         .map(|(unit, name)| format!("{}{name}", bytes / unit))
         .unwrap_or_else(|| format!("{bytes}B"))
 }
@@ -186,7 +202,9 @@ pub fn format_bytes(bytes: u64) -> String {
 pub fn parse_timeout(value: &str) -> Result<Duration, String> {
     const HINT: &str = "expected a positive duration such as 30s, 250ms or 2m";
     let value = value.trim();
-    let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
     let (number, unit) = value.split_at(split);
     let n: u64 = number.parse().map_err(|_| HINT.to_string())?;
     let duration = match unit.trim() {
@@ -224,7 +242,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -255,7 +276,10 @@ mod tests {
         assert_eq!(settings.limits.timeout, Duration::from_millis(250));
         assert_eq!(settings.limits.max_instances, 8);
         assert_eq!(&*settings.client_secret, "s3cr3t");
-        assert_eq!(settings.guest_env, vec![("GREETING".to_string(), "hi".to_string())]);
+        assert_eq!(
+            settings.guest_env,
+            vec![("GREETING".to_string(), "hi".to_string())]
+        );
         assert!(settings.fuel_headers);
         assert!(settings.outbound.allows("https", "api.example.com", 443));
     }
@@ -275,8 +299,13 @@ mod tests {
             ("RVM_ALLOWED_OUTBOUND_HOSTS", "example.com"),
             ("RVM_ENV_", "x"),
         ] {
-            let err = Settings::from_vars(vars(&[(key, value)])).unwrap_err().to_string();
-            assert!(err.contains(key) && err.contains(value), "{key}={value}: {err}");
+            let err = Settings::from_vars(vars(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(key) && err.contains(value),
+                "{key}={value}: {err}"
+            );
         }
     }
 
@@ -303,7 +332,10 @@ mod tests {
         let settings = Settings::from_vars(vars(&[("RVM_CLIENT_SECRET_FILE", &path)])).unwrap();
         assert_eq!(&*settings.client_secret, "from-file");
 
-        let both = vars(&[("RVM_CLIENT_SECRET_FILE", &path), ("RVM_CLIENT_SECRET", "x")]);
+        let both = vars(&[
+            ("RVM_CLIENT_SECRET_FILE", &path),
+            ("RVM_CLIENT_SECRET", "x"),
+        ]);
         assert!(Settings::from_vars(both).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
 

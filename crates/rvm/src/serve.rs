@@ -96,10 +96,10 @@ impl ServeCommand {
         // listener is bound: nothing is served half-configured.
         let settings = self.settings()?;
         let runtime = Arc::new(Runtime::new(&settings.limits, Compilation::Parallel)?);
-        let name = self
-            .component
-            .file_stem()
-            .map_or_else(|| "component".to_string(), |s| s.to_string_lossy().into_owned());
+        let name = self.component.file_stem().map_or_else(
+            || "component".to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
         let app = App::load(runtime, &name, &self.component, settings)?;
 
         let tokio = tokio::runtime::Builder::new_multi_thread()

@@ -88,9 +88,10 @@ fn with_authority<B>(mut request: hyper::Request<B>, local: SocketAddr) -> hyper
 /// Resolves with the name of the first SIGINT or SIGTERM.
 async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) =
-        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         tracing::warn!("cannot watch for signals: stop with SIGKILL");
         return std::future::pending().await;
     };

@@ -24,7 +24,7 @@ pub use body::{BodyError, ResponseBody};
 pub use failure::Failure;
 pub use outbound::AllowList;
 pub use request::FUEL_HEADER;
-pub use runtime::{Compilation, EPOCH_TICK, Runtime};
+pub use runtime::{EPOCH_TICK, Embedding, Runtime};
 pub use settings::{
     DEFAULT_FUEL, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, GUEST_ENV_PREFIX,
     Limits, Settings, format_bytes, parse_fuel, parse_instances, parse_memory, parse_switch,

@@ -30,14 +30,16 @@ const TABLES_PER_COMPONENT: u32 = 16;
 /// which is cheaper for the small heaps a request typically touches.
 const KEEP_RESIDENT: usize = 1 << 20;
 
-/// Where compilation may run.
+/// What kind of process the engine lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compilation {
-    /// On a pool of threads (the `rvm` binary).
-    Parallel,
-    /// On the calling thread only: a process about to `fork` (Unit's prototype)
-    /// must not have started threads.
-    CallingThread,
+pub enum Embedding {
+    /// A server process of its own (the `rvm` binary): compiles on a pool of threads.
+    Standalone,
+    /// A process that forks its workers after compiling (Unit's prototype): it
+    /// must not have started threads by then, nor hold per-process resources
+    /// such as a `/proc/self/pagemap` descriptor, which would describe the parent
+    /// in the children.
+    BeforeFork,
 }
 
 /// One per process: compiles components and instantiates them from a pool.
@@ -51,7 +53,7 @@ pub struct Runtime {
 
 impl Runtime {
     /// An engine sized for `limits` (pool slots, memory per instance).
-    pub fn new(limits: &Limits, compilation: Compilation) -> Result<Runtime> {
+    pub fn new(limits: &Limits, embedding: Embedding) -> Result<Runtime> {
         let mut pool = PoolingAllocationConfig::default();
         let instances = limits.max_instances;
         pool.total_component_instances(instances)
@@ -65,7 +67,10 @@ impl Runtime {
             .max_memory_size(usize::try_from(limits.max_memory).context("RVM_MAX_MEMORY")?)
             .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(KEEP_RESIDENT)
-            .pagemap_scan(Enabled::Auto);
+            .pagemap_scan(match embedding {
+                Embedding::Standalone => Enabled::Auto,
+                Embedding::BeforeFork => Enabled::No,
+            });
 
         let mut config = Config::new();
         config
@@ -74,7 +79,7 @@ impl Runtime {
             .epoch_interruption(true)
             .memory_init_cow(true)
             .cranelift_opt_level(OptLevel::Speed)
-            .parallel_compilation(compilation == Compilation::Parallel)
+            .parallel_compilation(embedding == Embedding::Standalone)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = wasmtime::Engine::new(&config)
             .map_err(anyhow::Error::from)

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use rvm_e2e::guest;
-use rvm_engine::{App, Compilation, Limits, Runtime, Settings};
+use rvm_engine::{App, Embedding, Limits, Runtime, Settings};
 
 fn app(name: &str, settings: Settings) -> App {
-    let runtime = Arc::new(Runtime::new(&settings.limits, Compilation::CallingThread).unwrap());
+    let runtime = Arc::new(Runtime::new(&settings.limits, Embedding::BeforeFork).unwrap());
     App::load(runtime, name, &guest(name), settings).unwrap()
 }
 
@@ -105,7 +105,7 @@ fn a_failure_after_the_headers_ends_the_body_with_an_error() {
 
 #[test]
 fn an_app_may_not_ask_for_more_memory_than_the_pool_holds() {
-    let runtime = Runtime::new(&Limits::default(), Compilation::CallingThread).unwrap();
+    let runtime = Runtime::new(&Limits::default(), Embedding::BeforeFork).unwrap();
     let mut settings = Settings::default();
     settings.limits.max_memory *= 2;
     let error = App::load(Arc::new(runtime), "hello", &guest("hello"), settings)

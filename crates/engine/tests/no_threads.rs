@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use rvm_engine::{App, Compilation, Runtime, Settings};
+use rvm_engine::{App, Embedding, Runtime, Settings};
 
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
@@ -15,7 +15,7 @@ fn compiling_on_the_calling_thread_starts_no_thread() {
     let component = rvm_e2e::guest("misbehave");
     let before = threads();
     let settings = Settings::default();
-    let runtime = Arc::new(Runtime::new(&settings.limits, Compilation::CallingThread).unwrap());
+    let runtime = Arc::new(Runtime::new(&settings.limits, Embedding::BeforeFork).unwrap());
     let app = App::load(runtime, "misbehave", &component, settings).unwrap();
     assert_eq!(threads(), before, "threads were started while compiling");
     drop(app);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use rvm_engine::{App, Compilation, Runtime, Settings};
+use rvm_engine::{App, Embedding, Runtime, Settings};
 
 /// Where `rvm serve` listens unless told otherwise.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
@@ -95,7 +95,7 @@ impl ServeCommand {
         // Everything is validated, and the component compiled, before the
         // listener is bound: nothing is served half-configured.
         let settings = self.settings()?;
-        let runtime = Arc::new(Runtime::new(&settings.limits, Compilation::Parallel)?);
+        let runtime = Arc::new(Runtime::new(&settings.limits, Embedding::Standalone)?);
         let name = self.component.file_stem().map_or_else(
             || "component".to_string(),
             |s| s.to_string_lossy().into_owned(),

@@ -1,0 +1,223 @@
+//! One libunit context and the tokio current-thread loop that drives it on its
+//! own thread: every port's fd is watched by the loop's reactor, and a readable
+//! port is processed until libunit says it is empty. Requests are served as
+//! tasks of the same loop, so no libunit call ever leaves this thread.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use rvm_engine::App;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::Notify;
+use tokio::task::{AbortHandle, LocalSet};
+
+use crate::exchange::Exchange;
+use crate::unit::{self, Ctx, Events, Level, Port, PortStatus, Request, SharedCtx};
+
+/// Port messages processed in a row before other tasks get a turn.
+const MESSAGES_PER_TURN: u32 = 64;
+
+/// A context's state, told of everything by libunit (see [`Events`]).
+pub struct Context {
+    app: Arc<App>,
+    /// Contexts to run in this process in all; the main one starts the others.
+    threads: u32,
+    siblings: RefCell<Vec<std::thread::JoinHandle<()>>>,
+    /// Ports added but not watched yet.
+    new_ports: RefCell<Vec<Rc<Port>>>,
+    watchers: RefCell<HashMap<usize, AbortHandle>>,
+    /// Requests in flight, by libunit's key.
+    requests: Rc<RefCell<HashMap<usize, Rc<Exchange>>>>,
+    /// Wakes the loop: new ports, or quit.
+    wake: Notify,
+    quitting: Cell<bool>,
+    /// Shared memory freed: blocked response writers may go on.
+    shm_freed: Rc<Notify>,
+}
+
+impl Context {
+    pub fn new(app: Arc<App>, threads: u32) -> Context {
+        Context {
+            app,
+            threads,
+            siblings: RefCell::default(),
+            new_ports: RefCell::default(),
+            watchers: RefCell::default(),
+            requests: Rc::default(),
+            wake: Notify::new(),
+            quitting: Cell::new(false),
+            shm_freed: Rc::new(Notify::new()),
+        }
+    }
+}
+
+impl Events for Context {
+    fn request(&self, request: Request) {
+        let exchange = Rc::new(Exchange::new(request));
+        self.requests
+            .borrow_mut()
+            .insert(exchange.key(), Rc::clone(&exchange));
+        let task = tokio::task::spawn_local(crate::exchange::serve(
+            Arc::clone(&self.app),
+            Rc::clone(&exchange),
+            Rc::clone(&self.shm_freed),
+            Rc::clone(&self.requests),
+        ));
+        exchange.set_task(task.abort_handle());
+    }
+
+    fn body_arrived(&self, request: usize) {
+        if let Some(exchange) = self.requests.borrow().get(&request) {
+            exchange.body_arrived();
+        }
+    }
+
+    fn closed(&self, request: usize) {
+        let exchange = self.requests.borrow_mut().remove(&request);
+        if let Some(exchange) = exchange {
+            exchange.cancel();
+        }
+    }
+
+    fn port_added(&self, port: Rc<Port>) {
+        self.new_ports.borrow_mut().push(port);
+        self.wake.notify_one();
+    }
+
+    fn port_removed(&self, port: &Port) {
+        let watcher = self
+            .watchers
+            .borrow_mut()
+            .remove(&(port as *const Port as usize));
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
+    }
+
+    fn shm_freed(&self) {
+        self.shm_freed.notify_waiters();
+    }
+
+    fn quit(&self) {
+        self.quitting.set(true);
+        self.wake.notify_one();
+    }
+
+    fn ready(&self, main: SharedCtx) {
+        for n in 1..self.threads {
+            let app = Arc::clone(&self.app);
+            let thread = std::thread::Builder::new()
+                .name(format!("rvm-unit-{n}"))
+                .spawn(move || {
+                    let Some(ctx) = Ctx::sibling(main, Context::new(app, 1)) else {
+                        unit::log(Level::Alert, "rvm: nxt_unit_ctx_alloc() failed");
+                        return;
+                    };
+                    if let Err(error) = run(ctx) {
+                        unit::log(Level::Alert, &format!("rvm: context {n}: {error:#}"));
+                    }
+                });
+            match thread {
+                Ok(thread) => self.siblings.borrow_mut().push(thread),
+                Err(e) => unit::log(Level::Alert, &format!("rvm: cannot start thread {n}: {e}")),
+            }
+        }
+    }
+}
+
+/// Runs the context until libunit tells it to quit, then ends it (after the
+/// contexts it started, if it is the main one).
+pub fn run(ctx: Ctx<Context>) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the context's event loop")?;
+    let ctx = Rc::new(ctx);
+    LocalSet::new().block_on(&runtime, drive(Rc::clone(&ctx)));
+    // Tasks still holding the context go with the loop.
+    drop(runtime);
+    let ctx = Rc::into_inner(ctx).context("the context outlived its loop")?;
+    for sibling in ctx.events().siblings.take() {
+        let _ = sibling.join();
+    }
+    ctx.done();
+    Ok(())
+}
+
+/// Watches each port libunit adds, until quit.
+async fn drive(ctx: Rc<Ctx<Context>>) {
+    let events = ctx.events();
+    loop {
+        let ports = events.new_ports.take();
+        for port in ports {
+            let key = Rc::as_ptr(&port) as usize;
+            let watcher = tokio::task::spawn_local(watch(Rc::clone(&ctx), port));
+            events
+                .watchers
+                .borrow_mut()
+                .insert(key, watcher.abort_handle());
+        }
+        if events.quitting.get() {
+            return;
+        }
+        events.wake.notified().await;
+    }
+}
+
+/// Processes `port` whenever its fd is readable, until it is removed.
+async fn watch(ctx: Rc<Ctx<Context>>, port: Rc<Port>) {
+    let fd = match watchable(&port) {
+        Ok(fd) => fd,
+        Err(e) => {
+            unit::log(
+                Level::Alert,
+                &format!("rvm: cannot watch port fd {}: {e}", port.fd()),
+            );
+            return;
+        }
+    };
+    loop {
+        let Ok(mut ready) = fd.readable().await else {
+            return;
+        };
+        let mut processed = 0;
+        loop {
+            match ctx.process(&port) {
+                PortStatus::Processed => {
+                    processed += 1;
+                    if processed % MESSAGES_PER_TURN == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                // libunit reads whatever is queued before it reports empty:
+                // only now may the fd's readiness be forgotten.
+                PortStatus::Empty => {
+                    ready.clear_ready();
+                    break;
+                }
+                PortStatus::Failed if !port.is_live() => return,
+                // libunit logged why; wait for the next message rather than spin.
+                PortStatus::Failed => {
+                    ready.clear_ready();
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// A duplicate of the port's fd for the reactor: libunit closes its own when it
+/// drops the port, and ours is deregistered and closed with the watcher, so the
+/// reactor never holds a number libunit may reuse.
+fn watchable(port: &Port) -> std::io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: the port is live, so libunit keeps its fd open for this call.
+    let fd = unsafe { BorrowedFd::borrow_raw(port.fd()) }.try_clone_to_owned()?;
+    // SAFETY: an OwnedFd is open and names the same file description until the
+    // AsyncFd, which owns it, is dropped.
+    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts().1)
+}

@@ -1,0 +1,265 @@
+//! One request through Unit: its body streamed from libunit into the guest as it
+//! arrives, the guest's response streamed back through shared memory, and the
+//! request ended the way the engine's response ended.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use bytes::Bytes;
+use http::{HeaderName, Response, StatusCode, header};
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
+use rvm_engine::{App, ResponseBody};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::AbortHandle;
+use wasmtime_wasi_http::Error as BodyError;
+
+use crate::unit::{Gone, Request};
+
+/// Largest piece of request body read from libunit at once.
+const BODY_CHUNK: usize = 64 * 1024;
+/// Request body pieces buffered ahead of the guest.
+const BODY_CHUNKS_AHEAD: usize = 4;
+/// Unit carries header names of at most this many bytes.
+const MAX_FIELD_NAME: usize = 255;
+
+/// Response header fields that describe the connection, not the response: the
+/// router frames the response to the client itself.
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// A request in flight.
+pub struct Exchange {
+    request: Request,
+    /// Told when more body arrived (libunit's data_handler).
+    body_arrived: Notify,
+    task: RefCell<Option<AbortHandle>>,
+}
+
+impl Exchange {
+    pub fn new(request: Request) -> Exchange {
+        Exchange {
+            request,
+            body_arrived: Notify::new(),
+            task: RefCell::default(),
+        }
+    }
+
+    pub fn key(&self) -> usize {
+        self.request.key()
+    }
+
+    pub fn set_task(&self, task: AbortHandle) {
+        *self.task.borrow_mut() = Some(task);
+    }
+
+    pub fn body_arrived(&self) {
+        self.body_arrived.notify_one();
+    }
+
+    /// libunit gives up on the request (its context quits): end it as failed
+    /// and stop serving it (which stops its guest).
+    pub fn cancel(&self) {
+        self.request.done(false);
+        if let Some(task) = self.task.borrow_mut().take() {
+            task.abort();
+        }
+    }
+}
+
+/// Serves one request to its end.
+pub async fn serve(
+    app: Arc<App>,
+    exchange: Rc<Exchange>,
+    shm_freed: Rc<Notify>,
+    requests: Rc<RefCell<HashMap<usize, Rc<Exchange>>>>,
+) {
+    let request = &exchange.request;
+    if let Ok(head) = request.head() {
+        let (body, pump) = request_body(&exchange, head.content_length);
+        match crate::translate::request(&head, body) {
+            Ok(http_request) => {
+                let response = app.handle(http_request).await;
+                respond(app.name(), request, &shm_freed, response).await;
+            }
+            Err(why) => {
+                tracing::warn!(app = app.name(), status = 400, "bad request: {why}");
+                respond_text(
+                    request,
+                    StatusCode::BAD_REQUEST,
+                    &format!("bad request: {why}\n"),
+                );
+            }
+        }
+        if let Some(pump) = pump {
+            pump.abort();
+        }
+    }
+    requests.borrow_mut().remove(&exchange.key());
+}
+
+/// The guest's view of the request body, and the task filling it from libunit.
+fn request_body(exchange: &Rc<Exchange>, length: u64) -> (UnitBody, Option<AbortHandle>) {
+    if length == 0 {
+        return (UnitBody(None), None);
+    }
+    let (sender, receiver) = mpsc::channel(BODY_CHUNKS_AHEAD);
+    let pump = tokio::task::spawn_local(pump_body(Rc::clone(exchange), length, sender));
+    (UnitBody(Some(receiver)), Some(pump.abort_handle()))
+}
+
+/// Moves the body from libunit to the guest as it arrives, as fast as the guest
+/// takes it.
+async fn pump_body(
+    exchange: Rc<Exchange>,
+    length: u64,
+    sender: mpsc::Sender<Result<Bytes, BodyError>>,
+) {
+    let mut left = length;
+    while left > 0 {
+        // The guest stopped reading: nothing more to do.
+        let Ok(slot) = sender.reserve().await else {
+            return;
+        };
+        let mut chunk = vec![0; BODY_CHUNK.min(usize::try_from(left).unwrap_or(BODY_CHUNK))];
+        match exchange.request.read(&mut chunk) {
+            Ok(0) => {
+                drop(slot);
+                exchange.body_arrived.notified().await;
+            }
+            Ok(n) => {
+                chunk.truncate(n);
+                left = left.saturating_sub(n as u64);
+                slot.send(Ok(Bytes::from(chunk)));
+            }
+            Err(Gone) => {
+                slot.send(Err(BodyError::ConnectionTerminated));
+                return;
+            }
+        }
+    }
+}
+
+/// A request body fed by [`pump_body`]; `Send`, unlike the libunit request.
+pub struct UnitBody(Option<mpsc::Receiver<Result<Bytes, BodyError>>>);
+
+impl Body for UnitBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let Some(receiver) = &mut self.0 else {
+            return Poll::Ready(None);
+        };
+        receiver
+            .poll_recv(cx)
+            .map(|piece| piece.map(|piece| piece.map(Frame::data)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+/// Sends the engine's response through Unit and ends the request as the
+/// response body ended: cleanly, or cut off.
+async fn respond(
+    app: &str,
+    request: &Request,
+    shm_freed: &Notify,
+    response: Response<ResponseBody>,
+) {
+    let (parts, mut body) = response.into_parts();
+    let fields: Vec<_> = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| !HOP_BY_HOP.contains(name))
+        .collect();
+    if let Some((name, _)) = fields
+        .iter()
+        .find(|(name, _)| name.as_str().len() > MAX_FIELD_NAME)
+    {
+        tracing::error!(
+            app,
+            "response header {}… is {} bytes long; Unit carries at most {MAX_FIELD_NAME}",
+            &name.as_str()[..32],
+            name.as_str().len()
+        );
+        let message = "the application sent a header Unit cannot carry\n";
+        return respond_text(request, StatusCode::INTERNAL_SERVER_ERROR, message);
+    }
+    let bytes: usize = fields
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    let head = request
+        .response_init(parts.status.as_u16(), fields.len() as u32, bytes as u32)
+        .and_then(|()| {
+            fields.iter().try_for_each(|(name, value)| {
+                request.add_field(name.as_str().as_bytes(), value.as_bytes())
+            })
+        })
+        .and_then(|()| request.send());
+    if head.is_err() {
+        // The client is gone; dropping the body stops the guest.
+        return request.done(false);
+    }
+    loop {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                // Unit has no trailer API: trailers are dropped.
+                if let Ok(data) = frame.into_data()
+                    && write_all(request, shm_freed, &data).await.is_err()
+                {
+                    return request.done(false);
+                }
+            }
+            // The engine logged why; the client must see the response cut off.
+            Some(Err(_)) => return request.done(false),
+            None => return request.done(true),
+        }
+    }
+}
+
+/// Writes `data` into the response, waiting for Unit to free shared memory
+/// when it is full rather than blocking the loop.
+async fn write_all(request: &Request, shm_freed: &Notify, mut data: &[u8]) -> Result<(), Gone> {
+    while !data.is_empty() {
+        // Registered before writing, so that a release in between is not missed.
+        let freed = shm_freed.notified();
+        tokio::pin!(freed);
+        freed.as_mut().enable();
+        match request.write_nb(data)? {
+            0 => freed.await,
+            written => data = &data[written..],
+        }
+    }
+    Ok(())
+}
+
+/// A short plain-text answer from the module itself.
+fn respond_text(request: &Request, status: StatusCode, text: &str) {
+    const CONTENT_TYPE: (&[u8], &[u8]) = (b"Content-Type", b"text/plain; charset=utf-8");
+    // The head's buffer holds the text too.
+    let room = CONTENT_TYPE.0.len() + CONTENT_TYPE.1.len() + text.len();
+    let ok = request
+        .response_init(status.as_u16(), 1, room as u32)
+        .and_then(|()| request.add_field(CONTENT_TYPE.0, CONTENT_TYPE.1))
+        .and_then(|()| request.add_content(text.as_bytes()))
+        .and_then(|()| request.send());
+    request.done(ok.is_ok());
+}

@@ -1,0 +1,292 @@
+//! libunit contexts and their ports, and the callbacks libunit makes into them.
+//!
+//! A context belongs to the thread that created it; so does everything reached
+//! through it ([`Ctx`], [`Port`], [`super::Request`] are not `Send`). libunit
+//! calls back into the context only from inside calls made on that thread
+//! (`nxt_unit_init`, `nxt_unit_ctx_alloc`, `nxt_unit_process_port_msg`, …).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::os::fd::RawFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr::NonNull;
+use std::rc::Rc;
+
+use super::Request;
+use crate::ffi;
+
+/// What a context is told by libunit. All calls happen on the context's thread.
+pub trait Events: Sized + 'static {
+    /// A request's head arrived; its body may still be arriving.
+    fn request(&self, request: Request);
+    /// More body of the request with this key arrived.
+    fn body_arrived(&self, request: usize);
+    /// libunit ends the request with this key (the context quits): finish it now.
+    fn closed(&self, request: usize);
+    /// A port to read from; watch its fd and call [`Ctx::process`] when readable.
+    fn port_added(&self, port: Rc<Port>);
+    /// The port is gone: stop watching it.
+    fn port_removed(&self, port: &Port);
+    /// Shared memory was released: writers waiting for it may go on.
+    fn shm_freed(&self);
+    /// Stop once in-flight work is done.
+    fn quit(&self);
+    /// The main context is ready (other contexts may now be allocated).
+    fn ready(&self, main: SharedCtx);
+}
+
+/// A port of a context; usable until libunit removes it.
+pub struct Port {
+    raw: *mut ffi::nxt_unit_port_t,
+    fd: RawFd,
+    live: Cell<bool>,
+}
+
+impl Port {
+    /// The fd that becomes readable when the port has messages.
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.live.get()
+    }
+}
+
+/// What a context holds for us in `ctx->data`.
+struct Slot<E> {
+    events: E,
+    /// Watched ports by libunit's pointer, so that removal can retire them.
+    ports: RefCell<HashMap<usize, Rc<Port>>>,
+}
+
+/// How processing one port message went.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PortStatus {
+    Processed,
+    /// Nothing left to read.
+    Empty,
+    Failed,
+}
+
+/// A context running on this thread.
+pub struct Ctx<E: Events> {
+    raw: NonNull<ffi::nxt_unit_ctx_t>,
+    slot: *mut Slot<E>,
+}
+
+/// The main context's pointer, to allocate sibling contexts from other threads.
+#[derive(Clone, Copy)]
+pub struct SharedCtx(*mut ffi::nxt_unit_ctx_t);
+
+// SAFETY: the pointer is only passed to `nxt_unit_ctx_alloc`, which libunit
+// makes for use from new threads with the main context (it takes the library's
+// lock); nothing else dereferences it off the main thread.
+unsafe impl Send for SharedCtx {}
+
+impl<E: Events> Ctx<E> {
+    /// Runs `nxt_unit_init` with our callbacks; `events` receives them.
+    pub(super) fn init(init: &mut ffi::nxt_unit_init_t, events: E) -> Option<Ctx<E>> {
+        let slot = Box::into_raw(Box::new(Slot {
+            events,
+            ports: RefCell::default(),
+        }));
+        set_callbacks::<E>(&mut init.callbacks);
+        init.ctx_data = slot.cast();
+        // SAFETY: `init` was filled by nxt_unit_default_init; callbacks fired
+        // during the call find `slot` through ctx->data.
+        let raw = unsafe { ffi::nxt_unit_init(init) };
+        Ctx::adopt(raw, slot)
+    }
+
+    /// A further context of this process, for the calling thread.
+    pub fn sibling(main: SharedCtx, events: E) -> Option<Ctx<E>> {
+        let slot = Box::into_raw(Box::new(Slot {
+            events,
+            ports: RefCell::default(),
+        }));
+        // SAFETY: `main` is the live main context (see `SharedCtx`).
+        let raw = unsafe { ffi::nxt_unit_ctx_alloc(main.0, slot.cast()) };
+        Ctx::adopt(raw, slot)
+    }
+
+    fn adopt(raw: *mut ffi::nxt_unit_ctx_t, slot: *mut Slot<E>) -> Option<Ctx<E>> {
+        match NonNull::new(raw) {
+            Some(raw) => Some(Ctx { raw, slot }),
+            None => {
+                // SAFETY: libunit failed and holds no reference to the slot.
+                drop(unsafe { Box::from_raw(slot) });
+                None
+            }
+        }
+    }
+
+    pub fn events(&self) -> &E {
+        // SAFETY: the slot lives as long as this context.
+        unsafe { &(*self.slot).events }
+    }
+
+    /// Processes one message waiting on `port`.
+    pub fn process(&self, port: &Port) -> PortStatus {
+        if !port.is_live() {
+            return PortStatus::Failed;
+        }
+        // SAFETY: a live port of this context, on the context's thread.
+        let rc = unsafe { ffi::nxt_unit_process_port_msg(self.raw.as_ptr(), port.raw) };
+        match rc as u32 {
+            ffi::NXT_UNIT_OK => PortStatus::Processed,
+            ffi::NXT_UNIT_AGAIN => PortStatus::Empty,
+            _ => PortStatus::Failed,
+        }
+    }
+
+    pub fn share(&self) -> SharedCtx {
+        SharedCtx(self.raw.as_ptr())
+    }
+
+    /// Ends the context (`nxt_unit_done`); its callbacks may still fire during it.
+    pub fn done(self) {
+        // SAFETY: our context, on its thread; no call reaches it afterwards.
+        unsafe { ffi::nxt_unit_done(self.raw.as_ptr()) };
+        // SAFETY: libunit no longer calls back into this context.
+        drop(unsafe { Box::from_raw(self.slot) });
+    }
+}
+
+fn set_callbacks<E: Events>(callbacks: &mut ffi::nxt_unit_callbacks_t) {
+    callbacks.request_handler = Some(on_request::<E>);
+    callbacks.data_handler = Some(on_data::<E>);
+    callbacks.close_handler = Some(on_close::<E>);
+    callbacks.add_port = Some(on_add_port::<E>);
+    callbacks.remove_port = Some(on_remove_port::<E>);
+    callbacks.quit = Some(on_quit::<E>);
+    callbacks.shm_ack_handler = Some(on_shm_ack::<E>);
+    callbacks.ready_handler = Some(on_ready::<E>);
+}
+
+/// The slot of a context libunit calls back into.
+///
+/// # Safety
+/// `ctx` is a context created by [`Ctx::init`] or [`Ctx::sibling`] with `E`,
+/// not yet done, and the call happens on its thread.
+unsafe fn slot<'a, E: Events>(ctx: *mut ffi::nxt_unit_ctx_t) -> &'a Slot<E> {
+    // SAFETY: as the caller promised, ctx->data is our live slot.
+    unsafe { &*(*ctx).data.cast::<Slot<E>>() }
+}
+
+/// Runs a callback body; a panic must not unwind into C.
+fn guarded(what: &str, body: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(body)).is_err() {
+        super::log(
+            super::Level::Alert,
+            &format!("rvm: panic in libunit callback {what}"),
+        );
+    }
+}
+
+unsafe extern "C" fn on_request<E: Events>(req: *mut ffi::nxt_unit_request_info_t) {
+    guarded("request_handler", || {
+        // SAFETY: libunit hands a live request of a context of ours, on its thread.
+        let (slot, request) = unsafe { (slot::<E>((*req).ctx), Request::from_raw(req)) };
+        slot.events.request(request);
+    });
+}
+
+unsafe extern "C" fn on_data<E: Events>(req: *mut ffi::nxt_unit_request_info_t) {
+    guarded("data_handler", || {
+        // SAFETY: as in on_request.
+        unsafe { slot::<E>((*req).ctx) }
+            .events
+            .body_arrived(req as usize);
+    });
+}
+
+unsafe extern "C" fn on_close<E: Events>(req: *mut ffi::nxt_unit_request_info_t) {
+    guarded("close_handler", || {
+        // SAFETY: as in on_request.
+        unsafe { slot::<E>((*req).ctx) }.events.closed(req as usize);
+    });
+}
+
+unsafe extern "C" fn on_add_port<E: Events>(
+    ctx: *mut ffi::nxt_unit_ctx_t,
+    port: *mut ffi::nxt_unit_port_t,
+) -> i32 {
+    let mut rc = ffi::NXT_UNIT_OK as i32;
+    guarded("add_port", || {
+        // SAFETY: libunit passes a context of ours and a port valid until it
+        // calls remove_port for it.
+        let (slot, fd) = unsafe { (slot::<E>(ctx), (*port).in_fd) };
+        // Ports we only write to have no fd to watch.
+        if fd == -1 {
+            return;
+        }
+        // libunit reads the port whenever we say it is readable; it must not block.
+        if let Err(e) = set_nonblocking(fd) {
+            super::log(super::Level::Alert, &format!("rvm: port fd {fd}: {e}"));
+            rc = ffi::NXT_UNIT_ERROR as i32;
+            return;
+        }
+        let watched = Rc::new(Port {
+            raw: port,
+            fd,
+            live: Cell::new(true),
+        });
+        slot.ports
+            .borrow_mut()
+            .insert(port as usize, Rc::clone(&watched));
+        slot.events.port_added(watched);
+    });
+    rc
+}
+
+fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
+    // SAFETY: fcntl on an fd libunit owns and keeps open while the port lives;
+    // only the file status flags change.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags == -1 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn on_remove_port<E: Events>(
+    _unit: *mut ffi::nxt_unit_t,
+    ctx: *mut ffi::nxt_unit_ctx_t,
+    port: *mut ffi::nxt_unit_port_t,
+) {
+    // Without a context the port is another process's, never one we watch.
+    if ctx.is_null() {
+        return;
+    }
+    guarded("remove_port", || {
+        // SAFETY: a context of ours, on its thread.
+        let slot = unsafe { slot::<E>(ctx) };
+        let removed = slot.ports.borrow_mut().remove(&(port as usize));
+        if let Some(watched) = removed {
+            watched.live.set(false);
+            slot.events.port_removed(&watched);
+        }
+    });
+}
+
+unsafe extern "C" fn on_quit<E: Events>(ctx: *mut ffi::nxt_unit_ctx_t) {
+    // SAFETY: a context of ours, on its thread.
+    guarded("quit", || unsafe { slot::<E>(ctx) }.events.quit());
+}
+
+unsafe extern "C" fn on_shm_ack<E: Events>(ctx: *mut ffi::nxt_unit_ctx_t) {
+    // SAFETY: a context of ours, on its thread.
+    guarded("shm_ack_handler", || {
+        unsafe { slot::<E>(ctx) }.events.shm_freed()
+    });
+}
+
+unsafe extern "C" fn on_ready<E: Events>(ctx: *mut ffi::nxt_unit_ctx_t) -> i32 {
+    // SAFETY: the main context of ours (libunit calls this only for it).
+    guarded("ready_handler", || {
+        unsafe { slot::<E>(ctx) }.events.ready(SharedCtx(ctx))
+    });
+    ffi::NXT_UNIT_OK as i32
+}

@@ -2,12 +2,13 @@
 //! prototype (`setup`), serve it in every application process (`start`).
 
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use anyhow::{Context as _, Result, anyhow};
 use rvm_engine::{App, Embedding, Runtime, Settings};
 
 use crate::context::{self, Context};
-use crate::unit::{AppConf, AppProcess, Module};
+use crate::unit::{self, AppConf, AppProcess, Level, Module};
 
 /// libunit contexts (threads) per application process.
 const THREADS_VARIABLE: &str = "RVM_THREADS";
@@ -35,7 +36,16 @@ impl Module for RvmModule {
         let threads = threads()?;
         let component = conf.component()?;
         let runtime = Runtime::new(&settings.limits, Embedding::BeforeFork)?;
+        let started = Instant::now();
         let app = App::load(Arc::new(runtime), &name, &component, settings)?;
+        unit::log(
+            Level::Info,
+            &format!(
+                "rvm: application \"{name}\": {} compiled in {} ms",
+                component.display(),
+                started.elapsed().as_millis()
+            ),
+        );
         PREPARED
             .set(Prepared {
                 app: Arc::new(app),

@@ -7,6 +7,7 @@
 pub mod http;
 mod logs;
 pub mod rvm;
+pub mod unit;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::sync::OnceLock;
 
 pub use logs::Logs;
 pub use rvm::RvmServe;
+pub use unit::UnitFrontend;
 
 /// What a test asks a front end to serve: a component, the `RVM_*` settings of
 /// its application, and the directories it may use.
@@ -63,9 +65,14 @@ pub trait Served {
     fn stop(self: Box<Self>) -> bool;
 }
 
-/// The front ends to test on this machine.
+/// The front ends to test on this machine: `rvm serve`, and NGINX Unit where a
+/// built Unit tree is found (else a line says its tests were skipped).
 pub fn frontends() -> Vec<&'static dyn Frontend> {
-    vec![&RvmServe]
+    let mut frontends: Vec<&'static dyn Frontend> = vec![&RvmServe];
+    if let Some(unit) = UnitFrontend::available() {
+        frontends.push(unit);
+    }
+    frontends
 }
 
 /// Root of this repository.

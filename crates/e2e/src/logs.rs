@@ -24,6 +24,31 @@ impl Logs {
         logs
     }
 
+    /// Follows the file at `path` as it grows, until this `Logs` is dropped.
+    pub fn tail(path: &std::path::Path) -> Logs {
+        let mut file = std::fs::File::open(path).expect("open the log to follow");
+        let logs = Logs::default();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            let mut pending = Vec::new();
+            let mut chunk = [0u8; 8192];
+            // Until every other handle is gone.
+            while Arc::strong_count(&sink.0) > 1 {
+                match file.read(&mut chunk) {
+                    Ok(0) | Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                    Ok(n) => {
+                        pending.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                            let line: Vec<u8> = pending.drain(..=end).collect();
+                            sink.push(String::from_utf8_lossy(&line[..end]).into_owned());
+                        }
+                    }
+                }
+            }
+        });
+        logs
+    }
+
     pub fn push(&self, line: String) {
         let (lines, changed) = &*self.0;
         lines.lock().unwrap().push(line);

@@ -251,7 +251,9 @@ fn failure_after_the_headers_cuts_the_response_off() {
             .get("/fail-mid-body")
             .unwrap();
         assert_eq!(response.status, 200);
-        assert_eq!(response.text(), "partial body, then ");
+        // What was written may or may not reach the client before the cut.
+        let text = response.text();
+        assert!("partial body, then ".starts_with(&text), "{text}");
         assert!(!response.complete, "the body must not end cleanly");
         served
             .logs()

@@ -14,6 +14,7 @@
 //! | `/connect?addr=HOST:PORT` | opens a TCP connection with `wasi:sockets` |
 //! | `/slow?ms=N` | answers after N milliseconds (a well-behaved slow request) |
 //! | `/counter` | counts its calls in a global: always 1 with a fresh instance per request |
+//! | `/long-header` | answers with a 300-byte header name (more than Unit can carry) |
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -57,6 +58,14 @@ impl Guest for Misbehave {
                 let ms: u64 = param("ms").parse().unwrap_or(100);
                 wasip2::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
                 respond(out, 200, "slept\n")
+            }
+            "/long-header" => {
+                let name = "x-".to_string() + &"long".repeat(75) + "-name";
+                let headers = Fields::from_list(&[(name, b"value".to_vec())]).expect("valid field");
+                let response = OutgoingResponse::new(headers);
+                let body = response.body().expect("response body is taken once");
+                ResponseOutparam::set(out, Ok(response));
+                OutgoingBody::finish(body, None).expect("finish body");
             }
             "/counter" => {
                 let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;

@@ -1,0 +1,179 @@
+//! What only the NGINX Unit module does: registration beside Unit's own module,
+//! one compile for many processes, threads, reconfiguration under load, a
+//! killed application process, large bodies through shared memory, and the
+//! limits of what Unit can carry. Skipped, with one line saying so, where no
+//! built Unit tree is found.
+
+use std::time::{Duration, Instant};
+
+use rvm_e2e::http::{Connection, get};
+use rvm_e2e::unit::{Unitd, app_name, application, config, free_port};
+use rvm_e2e::{AppSpec, UnitFrontend};
+use serde_json::json;
+
+/// A unitd serving `app`, with `tune` applied to its application object.
+fn serve(app: &AppSpec, tune: impl FnOnce(&mut serde_json::Value)) -> Option<(Unitd, u16)> {
+    let unitd = UnitFrontend::available()?.unitd();
+    let port = free_port();
+    let mut config = config(app, port);
+    tune(&mut config["applications"][app_name(app)]);
+    unitd
+        .put("/config", &config)
+        .unwrap_or_else(|e| panic!("{e}\n{}", unitd.logs().text()));
+    Some((unitd, port))
+}
+
+fn addr(port: u16) -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+#[test]
+fn registers_as_wasm_wasi_component_with_its_own_version() {
+    let Some((unitd, port)) = serve(&AppSpec::guest("hello"), |app| {
+        app["type"] = json!("wasm-wasi-component rvm");
+    }) else {
+        return;
+    };
+    let line = unitd.logs().wait_for(&["module: wasm-wasi-component rvm"]);
+    assert!(line.contains("rvm.unit.so"), "{line}");
+    assert_eq!(get(addr(port), "/").text(), "Hello from rvm\n");
+}
+
+#[test]
+fn several_processes_share_one_compile_and_several_threads_serve() {
+    let app = AppSpec::guest("misbehave").env("RVM_THREADS", "3");
+    let Some((unitd, port)) = serve(&app, |app| app["processes"] = json!(2)) else {
+        return;
+    };
+    for _ in 0..20 {
+        assert_eq!(get(addr(port), "/counter").text(), "calls: 1\n");
+    }
+    let compiled = unitd.logs().text().matches("compiled in").count();
+    assert_eq!(
+        compiled,
+        1,
+        "one compile for all processes:\n{}",
+        unitd.logs().text()
+    );
+    let pids = unitd.app_pids("misbehave");
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    for pid in pids {
+        let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .filter(|t| {
+                let comm = t.as_ref().unwrap().path().join("comm");
+                std::fs::read_to_string(comm)
+                    .unwrap_or_default()
+                    .starts_with("rvm-unit-")
+            })
+            .count();
+        assert_eq!(threads, 2, "two contexts besides the main one in {pid}");
+    }
+}
+
+#[test]
+fn reconfiguration_under_load_loses_no_request() {
+    let app = AppSpec::guest("misbehave").env("RVM_ENV_GENERATION", "1");
+    let Some((unitd, port)) = serve(&app, |_| {}) else {
+        return;
+    };
+    let load = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(4);
+        while Instant::now() < deadline {
+            let response = get(addr(port), "/env");
+            assert_eq!(response.status, 200, "{response:?}");
+            seen.push(response.text());
+        }
+        seen
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    for generation in 2..=4 {
+        let app = AppSpec::guest("misbehave").env("RVM_ENV_GENERATION", &generation.to_string());
+        unitd
+            .put("/config/applications/misbehave", &application(&app))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    let seen = load.join().unwrap();
+    assert!(seen.len() > 20, "{} requests", seen.len());
+    assert_eq!(seen.first().unwrap(), "GENERATION=1\n");
+    assert_eq!(seen.last().unwrap(), "GENERATION=4\n");
+}
+
+#[test]
+fn a_killed_application_process_is_replaced() {
+    let Some((unitd, port)) = serve(&AppSpec::guest("hello"), |_| {}) else {
+        return;
+    };
+    assert_eq!(get(addr(port), "/").status, 200);
+    let [pid] = unitd.app_pids("hello")[..] else {
+        panic!("one application process")
+    };
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    // A request Unit routes to the process before it learns of its death is lost
+    // inside Unit; wait until it knows.
+    unitd
+        .logs()
+        .wait_for(&[&format!("app process {pid} exited on signal 9")]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let answered = Connection::open(addr(port)).and_then(|mut c| {
+            c.stream().set_read_timeout(Some(Duration::from_secs(2)))?;
+            c.get("/")
+        });
+        if answered.is_ok_and(|r| r.status == 200) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not served again:\n{}",
+            unitd.logs().text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!unitd.app_pids("hello").contains(&pid));
+}
+
+#[test]
+fn a_64_mib_body_is_echoed_byte_for_byte() {
+    let Some((_unitd, port)) = serve(&AppSpec::guest("echo"), |_| {}) else {
+        return;
+    };
+    let body: Vec<u8> = (0..64u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let response = Connection::open(addr(port))
+        .unwrap()
+        .post("/", &body)
+        .unwrap();
+    assert_eq!(response.status, 200);
+    assert!(response.complete);
+    assert_eq!(response.body.len(), body.len());
+    assert!(response.body == body, "echoed body differs");
+}
+
+#[test]
+fn a_header_name_unit_cannot_carry_is_a_500() {
+    let Some((unitd, port)) = serve(&AppSpec::guest("misbehave"), |_| {}) else {
+        return;
+    };
+    let response = get(addr(port), "/long-header");
+    assert_eq!(response.status, 500);
+    unitd
+        .logs()
+        .wait_for(&["response header", "Unit carries at most 255"]);
+    assert_eq!(get(addr(port), "/counter").status, 200);
+}
+
+#[test]
+fn a_malformed_thread_count_is_refused() {
+    let Some(unit) = UnitFrontend::available() else {
+        return;
+    };
+    let said = rvm_e2e::Frontend::refuse(unit, &AppSpec::guest("hello").env("RVM_THREADS", "many"));
+    assert!(said.contains("RVM_THREADS=\"many\" is not valid"), "{said}");
+}

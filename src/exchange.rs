@@ -24,6 +24,9 @@ use crate::unit::{Gone, Request};
 const BODY_CHUNK: usize = 64 * 1024;
 /// Request body pieces buffered ahead of the guest.
 const BODY_CHUNKS_AHEAD: usize = 4;
+/// Responses with a declared length up to this go out in one message with
+/// their head, rather than as a head and a body write.
+const SMALL_BODY: u64 = 64 * 1024;
 /// Unit carries header names of at most this many bytes.
 const MAX_FIELD_NAME: usize = 255;
 
@@ -202,19 +205,36 @@ async fn respond(
         let message = "the application sent a header Unit cannot carry\n";
         return respond_text(request, StatusCode::INTERNAL_SERVER_ERROR, message);
     }
-    let bytes: usize = fields
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
-    let head = request
-        .response_init(parts.status.as_u16(), fields.len() as u32, bytes as u32)
-        .and_then(|()| {
-            fields.iter().try_for_each(|(name, value)| {
-                request.add_field(name.as_str().as_bytes(), value.as_bytes())
-            })
-        })
-        .and_then(|()| request.send());
-    if head.is_err() {
+    let start = |content: &[u8]| {
+        let bytes: usize = fields
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        request.response_init(
+            parts.status.as_u16(),
+            fields.len() as u32,
+            (bytes + content.len()) as u32,
+        )?;
+        fields.iter().try_for_each(|(name, value)| {
+            request.add_field(name.as_str().as_bytes(), value.as_bytes())
+        })?;
+        if content.is_empty() {
+            Ok(())
+        } else {
+            request.add_content(content)
+        }
+    };
+
+    // A small body of declared length goes out with the head in one message.
+    if let Some(length) = content_length(&parts.headers).filter(|&n| n <= SMALL_BODY) {
+        let Some(content) = collect(&mut body, length).await else {
+            // Nothing was sent yet: Unit answers the client with an error.
+            return request.done(false);
+        };
+        return request.done(start(&content).is_ok());
+    }
+
+    if start(&[]).and_then(|()| request.send()).is_err() {
         // The client is gone; dropping the body stops the guest.
         return request.done(false);
     }
@@ -233,6 +253,29 @@ async fn respond(
             None => return request.done(true),
         }
     }
+}
+
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The whole body, if it ends cleanly within `limit` bytes.
+async fn collect(body: &mut ResponseBody, limit: u64) -> Option<Vec<u8>> {
+    let mut content = Vec::with_capacity(limit as usize);
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.ok()?.into_data() {
+            content.extend_from_slice(&data);
+            if content.len() as u64 > limit {
+                return None;
+            }
+        }
+    }
+    Some(content)
 }
 
 /// Writes `data` into the response, waiting for Unit to free shared memory

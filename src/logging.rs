@@ -10,10 +10,11 @@ use tracing_subscriber::{EnvFilter, Registry};
 
 use crate::unit::{self, Level};
 
-/// Sends this process's events at `info` and above (or as `RUST_LOG` says) to
-/// Unit's log.
+/// Sends this process's events at `warn` and above (failures; Unit's access
+/// log already has every request) or as `RUST_LOG` says (`info`: a line per
+/// request) to Unit's log.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     // Already set (a second start in one process) is fine.
     let _ = Registry::default().with(filter).with(UnitLog).try_init();
 }

@@ -18,7 +18,11 @@ pub struct RvmModule;
 
 /// What `setup` prepared; inherited by the application processes through `fork`.
 struct Prepared {
-    app: Arc<App>,
+    name: String,
+    settings: Settings,
+    /// The component compiled in `setup`, loaded again (not recompiled) by each
+    /// application process into an engine of its own.
+    precompiled: Vec<u8>,
     threads: u32,
 }
 
@@ -37,7 +41,8 @@ impl Module for RvmModule {
         let component = conf.component()?;
         let runtime = Runtime::new(&settings.limits, Embedding::BeforeFork)?;
         let started = Instant::now();
-        let app = App::load(Arc::new(runtime), &name, &component, settings)?;
+        let app = App::load(Arc::new(runtime), &name, &component, settings.clone())?;
+        let precompiled = app.precompiled()?;
         unit::log(
             Level::Info,
             &format!(
@@ -48,7 +53,9 @@ impl Module for RvmModule {
         );
         PREPARED
             .set(Prepared {
-                app: Arc::new(app),
+                name,
+                settings,
+                precompiled,
                 threads,
             })
             .map_err(|_| anyhow!("the application was set up twice in one process"))
@@ -57,9 +64,45 @@ impl Module for RvmModule {
     fn start(process: AppProcess) -> Result<()> {
         let prepared = PREPARED.get().context("the application was not set up")?;
         crate::logging::init();
-        let main = process.init(Context::new(Arc::clone(&prepared.app), prepared.threads))?;
+        // An engine of this process's own: its memory pool and page-map scanner
+        // must not be shared with the prototype or the other processes.
+        let runtime =
+            while_dumpable(|| Runtime::new(&prepared.settings.limits, Embedding::Serving))?;
+        // SAFETY: `precompiled` is App::precompiled output of this very module,
+        // made in the prototype for an engine with the same limits.
+        let app = unsafe {
+            App::from_precompiled(
+                Arc::new(runtime),
+                &prepared.name,
+                &prepared.precompiled,
+                prepared.settings.clone(),
+            )
+        }?;
+        let main = process.init(Context::new(Arc::new(app), prepared.threads))?;
         context::run(main)
     }
+}
+
+/// Runs `f` with this process dumpable, as it was before Unit changed its user.
+///
+/// A process whose credentials changed is not dumpable, which makes its
+/// `/proc/self` files root's: the engine could not open `/proc/self/pagemap`,
+/// which lets it reset an instance's memory by touching only the pages the
+/// guest wrote (three times cheaper per request than unmapping them). The
+/// descriptor, once open, stays usable; the flag is restored right after.
+fn while_dumpable<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: PR_GET_DUMPABLE reads a flag of this process; no memory is passed.
+    let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
+    if dumpable == 0 {
+        // SAFETY: sets a flag of this process; no memory is passed.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
+    }
+    let result = f();
+    if dumpable == 0 {
+        // SAFETY: as above, restoring the flag Unit left.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
+    }
+    result
 }
 
 fn threads() -> Result<u32> {

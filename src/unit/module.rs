@@ -68,17 +68,17 @@ impl AppConf<'_> {
         if access.is_null() {
             return Ok(Vec::new());
         }
-        let mut name = nxt_str("filesystem");
+        let name = nxt_str("filesystem");
         // SAFETY: `access` is a validated object value; these functions are
         // exported by unitd and only read it.
         unsafe {
-            let dirs = ffi::nxt_conf_get_object_member(access, &mut name, ptr::null_mut());
+            let dirs = ffi::nxt_conf_get_object_member(access, &name, ptr::null_mut());
             if dirs.is_null() {
                 return Ok(Vec::new());
             }
             (0..ffi::nxt_conf_array_elements_count(dirs))
                 .map(|i| {
-                    let value = ffi::nxt_conf_get_array_element(dirs, i as u32);
+                    let value = ffi::nxt_conf_get_array_element(dirs, i);
                     let mut dir = nxt_str("");
                     ffi::nxt_conf_get_string(value, &mut dir);
                     let dir = std::str::from_utf8(str_bytes(&dir))

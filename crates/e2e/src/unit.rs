@@ -119,11 +119,13 @@ pub fn config(app: &AppSpec, port: u16) -> Value {
 
 /// One application object for `app`.
 pub fn application(app: &AppSpec) -> Value {
-    let environment: serde_json::Map<String, Value> = app
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
-        .collect();
+    // A log line per request, as `rvm serve` writes, for the tests to read.
+    let mut environment = serde_json::Map::from_iter([("RUST_LOG".to_string(), json!("info"))]);
+    environment.extend(
+        app.env
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str()))),
+    );
     let mut application = json!({
         "type": "wasm-wasi-component",
         "component": app.component,

@@ -4,11 +4,13 @@
 //! limits of what Unit can carry. Skipped, with one line saying so, where no
 //! built Unit tree is found.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rvm_e2e::http::{Connection, get};
 use rvm_e2e::unit::{Unitd, app_name, application, config, free_port};
-use rvm_e2e::{AppSpec, UnitFrontend};
+use rvm_e2e::{AppSpec, TempDir, UnitFrontend, repo_root};
 use serde_json::json;
 
 /// A unitd serving `app`, with `tune` applied to its application object.
@@ -77,24 +79,38 @@ fn reconfiguration_under_load_loses_no_request() {
     let Some((unitd, port)) = serve(&app, |_| {}) else {
         return;
     };
-    let load = std::thread::spawn(move || {
-        let mut seen = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(4);
-        while Instant::now() < deadline {
-            let response = get(addr(port), "/env");
-            assert_eq!(response.status, 200, "{response:?}");
-            seen.push(response.text());
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = std::thread::spawn({
+        let stop = Arc::clone(&stop);
+        move || {
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let response = get(addr(port), "/env");
+                assert_eq!(response.status, 200, "a request was lost: {response:?}");
+                seen.push(response.text());
+            }
+            seen
         }
-        seen
     });
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(300));
     for generation in 2..=4 {
         let app = AppSpec::guest("misbehave").env("RVM_ENV_GENERATION", &generation.to_string());
         unitd
             .put("/config/applications/misbehave", &application(&app))
             .unwrap();
-        std::thread::sleep(Duration::from_millis(700));
+        std::thread::sleep(Duration::from_millis(300));
     }
+    // Load goes on until the last generation answers.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(addr(port), "/env").text() != "GENERATION=4\n" {
+        assert!(
+            Instant::now() < deadline,
+            "the last configuration never answered"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
     let seen = load.join().unwrap();
     assert!(seen.len() > 20, "{} requests", seen.len());
     assert_eq!(seen.first().unwrap(), "GENERATION=1\n");
@@ -176,4 +192,50 @@ fn a_malformed_thread_count_is_refused() {
     };
     let said = rvm_e2e::Frontend::refuse(unit, &AppSpec::guest("hello").env("RVM_THREADS", "many"));
     assert!(said.contains("RVM_THREADS=\"many\" is not valid"), "{said}");
+}
+
+#[test]
+fn the_unit_config_examples_are_accepted_and_serve() {
+    let Some(unit) = UnitFrontend::available() else {
+        return;
+    };
+    let guests = rvm_e2e::guest("hello")
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let data = TempDir::new("srv-rvm-data");
+    let mut files: Vec<_> = std::fs::read_dir(repo_root().join("unit-config"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{files:?}");
+    for file in files {
+        // The examples expect the guests in /srv/rvm and a data directory in it.
+        let text = std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("/srv/rvm/data", &data.path().display().to_string())
+            .replace("/srv/rvm", &guests);
+        let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let port = free_port();
+        let pass = config["listeners"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .clone();
+        config["listeners"] = json!({ format!("127.0.0.1:{port}"): pass });
+        let unitd = unit.unitd();
+        unitd
+            .put("/config", &config)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let response = get(addr(port), "/");
+        assert!(
+            response.status < 500 && response.complete,
+            "{}: {response:?}",
+            file.display()
+        );
+    }
 }

@@ -38,23 +38,52 @@ impl App {
         binary: &[u8],
         settings: Settings,
     ) -> Result<App> {
-        let pool_memory = runtime.limits().max_memory;
-        if settings.limits.max_memory > pool_memory {
-            bail!(
-                "a memory limit of {} exceeds the {} the engine was sized for",
-                format_bytes(settings.limits.max_memory),
-                format_bytes(pool_memory)
-            );
-        }
-        // Opens the preopened directories once, so that a missing one is an
-        // error now rather than on every request.
-        Host::new(&settings)?;
-
-        let engine = runtime.engine();
-        let component = Component::from_binary(engine, binary)
+        check_settings(&runtime, &settings)?;
+        let component = Component::from_binary(runtime.engine(), binary)
             .map_err(anyhow::Error::from)
             .context("not a valid WebAssembly component")?;
-        let pre = linker(engine)?
+        App::from_component(runtime, name, component, settings)
+    }
+
+    /// The compiled component, for [`App::from_precompiled`] in another engine
+    /// of the same configuration: a forked process serves what its parent
+    /// compiled without compiling it again.
+    pub fn precompiled(&self) -> Result<Vec<u8>> {
+        self.pre
+            .instance_pre()
+            .component()
+            .serialize()
+            .map_err(anyhow::Error::from)
+            .context("cannot serialize the compiled component")
+    }
+
+    /// An application from [`App::precompiled`] output.
+    ///
+    /// # Safety
+    /// `precompiled` is what [`App::precompiled`] returned in this program for
+    /// an engine made with the same limits: wasmtime runs the machine code in it
+    /// as it is.
+    pub unsafe fn from_precompiled(
+        runtime: Arc<Runtime>,
+        name: &str,
+        precompiled: &[u8],
+        settings: Settings,
+    ) -> Result<App> {
+        check_settings(&runtime, &settings)?;
+        // SAFETY: as the caller promised, these are bytes wasmtime serialized.
+        let component = unsafe { Component::deserialize(runtime.engine(), precompiled) }
+            .map_err(anyhow::Error::from)
+            .context("cannot load the precompiled component")?;
+        App::from_component(runtime, name, component, settings)
+    }
+
+    fn from_component(
+        runtime: Arc<Runtime>,
+        name: &str,
+        component: Component,
+        settings: Settings,
+    ) -> Result<App> {
+        let pre = linker(runtime.engine())?
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
             .context("the component's imports cannot be satisfied")?;
@@ -76,6 +105,22 @@ impl App {
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
+}
+
+/// Settings the engine can honour, with every granted directory openable.
+fn check_settings(runtime: &Runtime, settings: &Settings) -> Result<()> {
+    let pool_memory = runtime.limits().max_memory;
+    if settings.limits.max_memory > pool_memory {
+        bail!(
+            "a memory limit of {} exceeds the {} the engine was sized for",
+            format_bytes(settings.limits.max_memory),
+            format_bytes(pool_memory)
+        );
+    }
+    // Opens the preopened directories once, so that a missing one is an error
+    // now rather than on every request.
+    Host::new(settings)?;
+    Ok(())
 }
 
 /// All of WASI 0.2 (components from Rust's `wasm32-wasip2` and componentize-py

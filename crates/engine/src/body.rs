@@ -23,6 +23,7 @@ pub(crate) struct Outcome {
 }
 
 /// What a request's log line says of it.
+#[derive(Clone)]
 pub(crate) struct RequestRecord {
     app: Arc<str>,
     method: Method,
@@ -79,12 +80,16 @@ impl std::fmt::Display for Fuel {
 }
 
 /// A request whose guest runs in its own task. Dropping it before the guest's
-/// outcome was seen (the client went away) stops the guest.
+/// outcome was seen stops the guest, unless the client already has the whole
+/// response: then the guest may finish (within its limits) and is logged then.
 pub(crate) struct Inflight {
     record: RequestRecord,
     task: JoinHandle<()>,
     outcome: oneshot::Receiver<Outcome>,
     status: StatusCode,
+    /// The response's declared Content-Length, and the body bytes passed on so far.
+    declared: Option<u64>,
+    sent: u64,
     logged: bool,
 }
 
@@ -99,13 +104,32 @@ impl Inflight {
             task,
             outcome,
             status: StatusCode::OK,
+            declared: None,
+            sent: 0,
             logged: false,
         }
     }
 
-    pub(crate) fn with_status(mut self, status: StatusCode) -> Inflight {
-        self.status = status;
+    /// The response head the guest chose.
+    pub(crate) fn with_head(mut self, head: &http::response::Parts) -> Inflight {
+        self.status = head.status;
+        self.declared = head
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
         self
+    }
+
+    /// Whether the client has all of the response it will get, so that the
+    /// front end may stop reading the body (hyper stops at Content-Length, and
+    /// sends no body for HEAD, 204 and 304).
+    fn delivered(&self) -> bool {
+        self.record.method == Method::HEAD
+            || matches!(
+                self.status,
+                StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
+            )
+            || self.declared.is_some_and(|declared| self.sent >= declared)
     }
 
     /// The guest ended without a response (`failure` is `None`), or answered
@@ -118,7 +142,7 @@ impl Inflight {
         self.logged = true;
         let (guest_failure, fuel) = match outcome {
             Ok(Outcome { result, fuel }) => (result.err(), fuel),
-            Err(_) => (Some(Failure::Host("the guest task was lost".into())), None),
+            Err(_) => (Some(Failure::Host(LOST.into())), None),
         };
         let failure = failure.or(guest_failure).unwrap_or(Failure::NoResponse);
         self.record.failed(failure, fuel)
@@ -159,7 +183,7 @@ impl Inflight {
                 Err(failure)
             }
             Err(_) => {
-                let failure = Failure::Host("the guest task was lost".into());
+                let failure = Failure::Host(LOST.into());
                 self.record.log_failure(self.status, None, &failure);
                 Err(failure)
             }
@@ -172,14 +196,26 @@ impl Drop for Inflight {
         if self.logged {
             return;
         }
-        // A response without a body to send (HEAD, 204, 304) is dropped unread
-        // after a guest that may well have finished.
-        if let Ok(Outcome {
-            result: Ok(()),
-            fuel,
-        }) = self.outcome.try_recv()
+        if self.delivered()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
-            self.record.served(self.status, fuel);
+            // Log the guest's outcome when it comes, without holding the response.
+            let (record, status) = (self.record.clone(), self.status);
+            let (_, closed) = oneshot::channel();
+            let outcome = std::mem::replace(&mut self.outcome, closed);
+            runtime.spawn(async move {
+                match outcome.await {
+                    Ok(Outcome {
+                        result: Ok(()),
+                        fuel,
+                    }) => record.served(status, fuel),
+                    Ok(Outcome {
+                        result: Err(failure),
+                        fuel,
+                    }) => record.log_failure(status, fuel, &failure),
+                    Err(_) => record.log_failure(status, None, &Failure::Host(LOST.into())),
+                }
+            });
             return;
         }
         self.task.abort();
@@ -190,6 +226,9 @@ impl Drop for Inflight {
         );
     }
 }
+
+/// Why a request has no outcome: its task ended without reporting one.
+const LOST: &str = "the guest task was lost";
 
 /// A response body: the guest's stream, or a short message from the host.
 pub struct ResponseBody(Kind);
@@ -249,7 +288,12 @@ impl Body for ResponseBody {
             } => {
                 if !*ended {
                     match ready!(Pin::new(stream).poll_frame(cx)) {
-                        Some(Ok(frame)) => return Poll::Ready(Some(Ok(frame))),
+                        Some(Ok(frame)) => {
+                            if let Some(data) = frame.data_ref() {
+                                inflight.sent += data.len() as u64;
+                            }
+                            return Poll::Ready(Some(Ok(frame)));
+                        }
                         // E.g. the guest wrote more or less than its Content-Length.
                         Some(Err(error)) => *stream_error = Some(format!("{error:?}")),
                         None => {}

@@ -68,7 +68,7 @@ impl App {
         match receiver.await {
             Ok(Ok(response)) => {
                 let (parts, body) = response.into_parts();
-                let body = ResponseBody::guest(body, inflight.with_status(parts.status));
+                let body = ResponseBody::guest(body, inflight.with_head(&parts));
                 Response::from_parts(parts, body)
             }
             Ok(Err(code)) => {

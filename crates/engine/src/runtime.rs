@@ -28,17 +28,19 @@ const TABLES_PER_COMPONENT: u32 = 16;
 /// Bytes of each linear memory and table kept mapped between uses of a pool
 /// slot: reset with `memset` instead of being unmapped and faulted in again,
 /// which is cheaper for the small heaps a request typically touches.
-const KEEP_RESIDENT: usize = 1 << 20;
+const KEEP_RESIDENT: usize = 64 << 10;
 
 /// What kind of process the engine lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Embedding {
-    /// A server process of its own (the `rvm` binary): compiles on a pool of threads.
-    Standalone,
-    /// A process that forks its workers after compiling (Unit's prototype): it
-    /// must not have started threads by then, nor hold per-process resources
-    /// such as a `/proc/self/pagemap` descriptor, which would describe the parent
-    /// in the children.
+    /// A process that serves requests (`rvm`, a Unit application process):
+    /// compiles on a pool of threads, resets instance memory by scanning which
+    /// pages were written (`/proc/self/pagemap`, where the kernel offers it).
+    Serving,
+    /// A process that compiles and then forks the ones that serve (Unit's
+    /// prototype): it must not have started threads by then, nor hold
+    /// per-process resources such as a `/proc/self/pagemap` descriptor, which
+    /// would describe the parent in the children.
     BeforeFork,
 }
 
@@ -68,7 +70,7 @@ impl Runtime {
             .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(KEEP_RESIDENT)
             .pagemap_scan(match embedding {
-                Embedding::Standalone => Enabled::Auto,
+                Embedding::Serving => Enabled::Auto,
                 Embedding::BeforeFork => Enabled::No,
             });
 
@@ -79,7 +81,7 @@ impl Runtime {
             .epoch_interruption(true)
             .memory_init_cow(true)
             .cranelift_opt_level(OptLevel::Speed)
-            .parallel_compilation(embedding == Embedding::Standalone)
+            .parallel_compilation(embedding == Embedding::Serving)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = wasmtime::Engine::new(&config)
             .map_err(anyhow::Error::from)

@@ -1,5 +1,9 @@
 //! `rvm`: serves wasi:http components on the rvm engine without NGINX Unit.
 
+/// Cheaper than glibc's malloc for the engine's per-request allocations.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod serve;
 mod server;
 

@@ -95,7 +95,7 @@ impl ServeCommand {
         // Everything is validated, and the component compiled, before the
         // listener is bound: nothing is served half-configured.
         let settings = self.settings()?;
-        let runtime = Arc::new(Runtime::new(&settings.limits, Embedding::Standalone)?);
+        let runtime = Arc::new(Runtime::new(&settings.limits, Embedding::Serving)?);
         let name = self.component.file_stem().map_or_else(
             || "component".to_string(),
             |s| s.to_string_lossy().into_owned(),

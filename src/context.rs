@@ -185,6 +185,19 @@ async fn watch(ctx: Rc<Ctx<Context>>, port: Rc<Port>) {
         let Ok(mut ready) = fd.readable().await else {
             return;
         };
+        if ready.ready().is_read_closed() {
+            // The other end is gone without telling us to quit: Unit itself went
+            // away. libunit takes the closed port for a quit request (and reports
+            // it as a processed message, again and again); end this context
+            // rather than wait for requests Unit can no longer send.
+            let _ = ctx.process(&port);
+            unit::log(
+                Level::Warn,
+                &format!("rvm: Unit closed port fd {}: stopping", port.fd()),
+            );
+            ctx.events().quit();
+            return;
+        }
         let mut processed = 0;
         loop {
             match ctx.process(&port) {

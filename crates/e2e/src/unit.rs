@@ -261,7 +261,11 @@ impl Unitd {
 
     /// Pids of the application processes of `name`.
     pub fn app_pids(&self, name: &str) -> Vec<u32> {
-        let needle = format!("unit: \"{name}\" application");
+        self.pids_named(&format!("unit: \"{name}\" application"))
+    }
+
+    /// Pids of this unitd's processes whose title contains `title`.
+    pub fn pids_named(&self, title: &str) -> Vec<u32> {
         let Ok(entries) = std::fs::read_dir("/proc") else {
             return Vec::new();
         };
@@ -269,7 +273,7 @@ impl Unitd {
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
             .filter(|pid| {
                 std::fs::read(format!("/proc/{pid}/cmdline"))
-                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(title))
             })
             .filter(|pid| self.is_ours(*pid))
             .collect()

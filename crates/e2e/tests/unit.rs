@@ -239,3 +239,33 @@ fn the_unit_config_examples_are_accepted_and_serve() {
         );
     }
 }
+
+#[test]
+fn an_application_process_whose_router_dies_exits() {
+    let Some((unitd, port)) = serve(&AppSpec::guest("hello"), |_| {}) else {
+        return;
+    };
+    assert_eq!(get(addr(port), "/").status, 200);
+    let [app] = unitd.app_pids("hello")[..] else {
+        panic!("one application process")
+    };
+    let router = unitd.pids_named("unit: router");
+    let [router] = router[..] else {
+        panic!("one router: {router:?}")
+    };
+    std::process::Command::new("kill")
+        .args(["-9", &router.to_string()])
+        .status()
+        .unwrap();
+    unitd
+        .logs()
+        .wait_for(&[&format!("{app}#"), "Unit closed port", "stopping"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{app}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "application process {app} did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

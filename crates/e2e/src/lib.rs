@@ -83,26 +83,41 @@ pub fn repo_root() -> PathBuf {
         .expect("repo root")
 }
 
-/// The compiled example guest `name` (`hello`, `echo`, `secret`, `misbehave`),
-/// building all of them on first use.
+/// The compiled example guest `name`: a Rust one (`hello`, `echo`, `secret`,
+/// `misbehave`), built with the others on first use, or `secret_py`, the Python
+/// guest (built by `example/python/build.sh`, which needs componentize-py).
 pub fn guest(name: &str) -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let example = repo_root().join("example");
-        let status = Command::new(cargo())
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--locked",
-            ])
-            .current_dir(&example)
-            .status()
-            .expect("run cargo to build the example guests");
-        assert!(status.success(), "building the example guests failed");
-        example.join("target/wasm32-wasip2/release")
-    });
+    static RUST: OnceLock<PathBuf> = OnceLock::new();
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    let example = repo_root().join("example");
+    let dir = if name.ends_with("_py") {
+        PYTHON.get_or_init(|| {
+            let status = Command::new(example.join("python/build.sh"))
+                .status()
+                .expect("run example/python/build.sh");
+            assert!(
+                status.success(),
+                "building the Python guest failed (is componentize-py installed?)"
+            );
+            example.join("target/python")
+        })
+    } else {
+        RUST.get_or_init(|| {
+            let status = Command::new(cargo())
+                .args([
+                    "build",
+                    "--release",
+                    "--target",
+                    "wasm32-wasip2",
+                    "--locked",
+                ])
+                .current_dir(&example)
+                .status()
+                .expect("run cargo to build the example guests");
+            assert!(status.success(), "building the example guests failed");
+            example.join("target/wasm32-wasip2/release")
+        })
+    };
     let path = dir.join(format!("{name}.wasm"));
     assert!(path.exists(), "no example guest {}", path.display());
     path

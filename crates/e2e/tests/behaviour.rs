@@ -112,6 +112,22 @@ fn rvm_world_guest_gets_the_client_secret_and_multiply() {
 }
 
 #[test]
+fn python_guest_for_the_rvm_world_runs_unchanged() {
+    // componentize-py components import all of WASI, not just the proxy world.
+    each_frontend(|frontend| {
+        let app = AppSpec::guest("secret_py").env("RVM_CLIENT_SECRET", "from-python");
+        let served = frontend.start(&app);
+        let response = get(served.addr(), "/?a=2.5&b=4");
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert_eq!(response.text(), "secret: from-python\nproduct: 10\n");
+        assert_eq!(
+            get(served.addr(), "/").text(),
+            "secret: from-python\nproduct: 42\n"
+        );
+    });
+}
+
+#[test]
 fn client_secret_is_empty_when_none_is_set() {
     each_frontend(|frontend| {
         let served = frontend.start(&AppSpec::guest("secret"));

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds the Python guest with componentize-py (`pip install componentize-py`):
+#   example/python/build.sh  →  example/target/python/secret_py.wasm
+# The WASI packages the `rvm` world includes come, at build time, from the
+# `wit/deps` folder of the wasip2 crate the Rust guests depend on.
+set -euo pipefail
+cd "$(dirname "$0")"
+deps=$(cd .. && cargo metadata --format-version 1 --locked | python3 -c '
+import json, os, sys
+packages = json.load(sys.stdin)["packages"]
+wasip2 = next(p for p in packages if p["name"] == "wasip2")
+print(os.path.join(os.path.dirname(wasip2["manifest_path"]), "wit", "deps"))')
+wit=$(mktemp -d)
+trap 'rm -rf "$wit"' EXIT
+mkdir "$wit/deps"
+cp "$deps"/*.wit "$wit/deps/"
+cp ../../wit/world.wit "$wit/"
+mkdir -p ../target/python
+componentize-py -d "$wit" -w rvm:lambda/rvm componentize app -o ../target/python/secret_py.wasm

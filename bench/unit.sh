@@ -11,7 +11,7 @@ seconds=${1:-10}
 connections=${2:-32}
 threads=${3:-1}
 unit=${UNIT_SRC:-/opt/unit}
-command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
+. bench/wrk.sh
 [ -x "$unit/build/sbin/unitd" ] || { echo "needs a built Unit tree in UNIT_SRC (now: $unit)"; exit 1; }
 
 scripts/setup >/dev/null
@@ -47,20 +47,6 @@ curl -fs --unix-socket "$dir/control.sock" -X PUT http://localhost/config -d @- 
 JSON
 until curl -fs http://127.0.0.1:8201/ >/dev/null; do sleep 0.2; done
 
-# Prints "<requests/s> <p99 ms>" for one URL.
-measure() {
-    wrk -t2 -c"$connections" -d"${seconds}s" --latency "$1" | awk '
-        /Requests\/sec/ { rps = $2 }
-        $1 == "99%" { v = $2; if (v ~ /us$/) ms = v / 1000; else if (v ~ /ms$/) ms = v + 0; else ms = v * 1000 }
-        END { printf "%.0f %.3f\n", rps, ms }'
-}
-wrk -t2 -c"$connections" -d2s "http://127.0.0.1:8201/" >/dev/null   # warm-up
-read -r module_rps module_p99 < <(measure "http://127.0.0.1:8201/")
-read -r return_rps return_p99 < <(measure "http://127.0.0.1:8202/")
-
-echo
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "Unit $("$unit/build/sbin/unitd" --version 2>&1 | awk '/version/ {print $NF; exit}'); wrk: ${connections} connections, ${seconds}s, 2 threads; RVM_THREADS=${threads}, 1 process"
-printf "%-32s %10s req/s   p99 %7s ms\n" "Unit + rvm module + hello.wasm" "$module_rps" "$module_p99"
-printf "%-32s %10s req/s   p99 %7s ms\n" "Unit return route (reference)" "$return_rps" "$return_p99"
-awk -v a="$module_rps" -v b="$return_rps" 'BEGIN { printf "ratio module / return: %.2f\n", a / b }'
+version=$("$unit/build/sbin/unitd" --version 2>&1 | awk '/version/ {print $NF; exit}')
+compare "Unit + rvm module + hello.wasm" "http://127.0.0.1:8201/" "Unit return route" "http://127.0.0.1:8202/" \
+    "Unit $version, 1 application process, RVM_THREADS=$threads"

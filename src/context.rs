@@ -170,56 +170,57 @@ async fn drive(ctx: Rc<Ctx<Context>>) {
 }
 
 /// Processes `port` whenever its fd is readable, until it is removed.
+///
+/// A port's fd signals only that messages arrived since it was last drained
+/// (Unit's shared request queue signals only when it goes from empty to not
+/// empty), so readiness is cleared before draining, never after, and the port
+/// is drained once as soon as it is watched: requests queued before this
+/// process started (for one that died, say) would otherwise wait forever.
 async fn watch(ctx: Rc<Ctx<Context>>, port: Rc<Port>) {
     let fd = match watchable(&port) {
         Ok(fd) => fd,
         Err(e) => {
-            unit::log(
-                Level::Alert,
-                &format!("rvm: cannot watch port fd {}: {e}", port.fd()),
-            );
-            return;
+            let message = format!("rvm: cannot watch port fd {}: {e}", port.fd());
+            return unit::log(Level::Alert, &message);
         }
     };
+    if !drain(&ctx, &port).await {
+        return;
+    }
     loop {
         let Ok(mut ready) = fd.readable().await else {
             return;
         };
         if ready.ready().is_read_closed() {
-            // The other end is gone without telling us to quit: Unit itself went
-            // away. libunit takes the closed port for a quit request (and reports
-            // it as a processed message, again and again); end this context
-            // rather than wait for requests Unit can no longer send.
+            // The other end is gone. libunit takes that for a graceful quit
+            // (once its requests are done) and reports the closed port as a
+            // processed message however often it is asked: tell it once, then
+            // stop watching the port rather than spin on it.
             let _ = ctx.process(&port);
-            unit::log(
-                Level::Warn,
-                &format!("rvm: Unit closed port fd {}: stopping", port.fd()),
-            );
-            ctx.events().quit();
+            let message = format!("rvm: Unit closed port fd {}", port.fd());
+            return unit::log(Level::Warn, &message);
+        }
+        ready.clear_ready();
+        if !drain(&ctx, &port).await {
             return;
         }
-        let mut processed = 0;
-        loop {
-            match ctx.process(&port) {
-                PortStatus::Processed => {
-                    processed += 1;
-                    if processed % MESSAGES_PER_TURN == 0 {
-                        tokio::task::yield_now().await;
-                    }
-                }
-                // libunit reads whatever is queued before it reports empty:
-                // only now may the fd's readiness be forgotten.
-                PortStatus::Empty => {
-                    ready.clear_ready();
-                    break;
-                }
-                PortStatus::Failed if !port.is_live() => return,
-                // libunit logged why; wait for the next message rather than spin.
-                PortStatus::Failed => {
-                    ready.clear_ready();
-                    break;
+    }
+}
+
+/// Processes the messages waiting on `port` until libunit says it is empty,
+/// letting other tasks run now and then; false once the port is gone.
+async fn drain(ctx: &Ctx<Context>, port: &Port) -> bool {
+    let mut processed = 0u32;
+    loop {
+        match ctx.process(port) {
+            PortStatus::Processed => {
+                processed += 1;
+                if processed.is_multiple_of(MESSAGES_PER_TURN) {
+                    tokio::task::yield_now().await;
                 }
             }
+            PortStatus::Empty => return true,
+            PortStatus::Failed => return port.is_live(),
         }
     }
 }

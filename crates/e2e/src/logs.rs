@@ -59,6 +59,23 @@ impl Logs {
         self.0.0.lock().unwrap().join("\n")
     }
 
+    /// How many lines hold `needle`, once at least `at_least` do (or the wait is over).
+    pub fn count_at_least(&self, needle: &str, at_least: usize) -> usize {
+        let deadline = Instant::now() + LOG_WAIT;
+        let (lines, changed) = &*self.0;
+        let mut lines = lines.lock().unwrap();
+        loop {
+            let count = lines.iter().filter(|l| l.contains(needle)).count();
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return count;
+            };
+            if count >= at_least {
+                return count;
+            }
+            lines = changed.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+
     /// The first line holding every one of `needles`, waiting for it to appear.
     pub fn wait_for(&self, needles: &[&str]) -> String {
         self.wait_for_within(needles, LOG_WAIT)

@@ -59,6 +59,14 @@ fn keep_alive_connections_serve_many_requests() {
                 (200, "Hello from rvm\n")
             );
         }
+        // Every request ends as served: a front end that stops reading the body
+        // at its Content-Length must not pass for a client gone.
+        assert_eq!(served.logs().count_at_least("request served", 20), 20);
+        assert!(
+            !served.logs().text().contains("abandoned"),
+            "{}",
+            served.logs().text()
+        );
     });
 }
 

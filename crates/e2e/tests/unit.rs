@@ -259,7 +259,7 @@ fn an_application_process_whose_router_dies_exits() {
         .unwrap();
     unitd
         .logs()
-        .wait_for(&[&format!("{app}#"), "Unit closed port", "stopping"]);
+        .wait_for(&[&format!("{app}#"), "Unit closed port"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::path::Path::new(&format!("/proc/{app}")).exists() {
         assert!(
@@ -268,4 +268,24 @@ fn an_application_process_whose_router_dies_exits() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn a_request_in_flight_during_reconfiguration_finishes() {
+    let Some((unitd, port)) = serve(&AppSpec::guest("misbehave"), |_| {}) else {
+        return;
+    };
+    let in_flight = std::thread::spawn(move || get(addr(port), "/slow?ms=1000"));
+    std::thread::sleep(Duration::from_millis(300));
+    // The old application processes are told to quit gracefully.
+    let app = AppSpec::guest("misbehave").env("RVM_ENV_GENERATION", "2");
+    unitd
+        .put("/config/applications/misbehave", &application(&app))
+        .unwrap();
+    let response = in_flight.join().unwrap();
+    assert_eq!(
+        (response.status, response.text().as_str()),
+        (200, "slept\n")
+    );
+    assert_eq!(get(addr(port), "/env").text(), "GENERATION=2\n");
 }

@@ -56,6 +56,36 @@ impl RequestRecord {
         );
     }
 
+    /// Logs how a guest's run ended, after a response with `status`; the
+    /// failure, if it failed.
+    fn log_outcome(
+        &self,
+        status: StatusCode,
+        outcome: Result<Outcome, oneshot::error::RecvError>,
+    ) -> Result<(), Failure> {
+        match outcome {
+            Ok(Outcome {
+                result: Ok(()),
+                fuel,
+            }) => {
+                self.served(status, fuel);
+                Ok(())
+            }
+            Ok(Outcome {
+                result: Err(failure),
+                fuel,
+            }) => {
+                self.log_failure(status, fuel, &failure);
+                Err(failure)
+            }
+            Err(_) => {
+                let failure = Failure::Host(LOST.into());
+                self.log_failure(status, None, &failure);
+                Err(failure)
+            }
+        }
+    }
+
     /// Logs a failure that happened before any header was sent; answers it.
     pub(crate) fn failed(&self, failure: Failure, fuel: Option<u64>) -> Response<ResponseBody> {
         self.log_failure(failure.status(), fuel, &failure);
@@ -167,27 +197,7 @@ impl Inflight {
         {
             *result = Err(Failure::BodyAborted(error));
         }
-        Poll::Ready(match outcome {
-            Ok(Outcome {
-                result: Ok(()),
-                fuel,
-            }) => {
-                self.record.served(self.status, fuel);
-                Ok(())
-            }
-            Ok(Outcome {
-                result: Err(failure),
-                fuel,
-            }) => {
-                self.record.log_failure(self.status, fuel, &failure);
-                Err(failure)
-            }
-            Err(_) => {
-                let failure = Failure::Host(LOST.into());
-                self.record.log_failure(self.status, None, &failure);
-                Err(failure)
-            }
-        })
+        Poll::Ready(self.record.log_outcome(self.status, outcome))
     }
 }
 
@@ -204,17 +214,7 @@ impl Drop for Inflight {
             let (_, closed) = oneshot::channel();
             let outcome = std::mem::replace(&mut self.outcome, closed);
             runtime.spawn(async move {
-                match outcome.await {
-                    Ok(Outcome {
-                        result: Ok(()),
-                        fuel,
-                    }) => record.served(status, fuel),
-                    Ok(Outcome {
-                        result: Err(failure),
-                        fuel,
-                    }) => record.log_failure(status, fuel, &failure),
-                    Err(_) => record.log_failure(status, None, &Failure::Host(LOST.into())),
-                }
+                let _ = record.log_outcome(status, outcome.await);
             });
             return;
         }

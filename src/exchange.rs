@@ -105,21 +105,33 @@ pub async fn serve(
                 );
             }
         }
-        if let Some(pump) = pump {
-            pump.abort();
-        }
+        // The pump, if any, stops with the request (or with this task, if the
+        // request is cancelled).
+        drop(pump);
     }
     requests.borrow_mut().remove(&exchange.key());
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The guest's view of the request body, and the task filling it from libunit.
-fn request_body(exchange: &Rc<Exchange>, length: u64) -> (UnitBody, Option<AbortHandle>) {
+fn request_body(exchange: &Rc<Exchange>, length: u64) -> (UnitBody, Option<AbortOnDrop>) {
     if length == 0 {
         return (UnitBody(None), None);
     }
     let (sender, receiver) = mpsc::channel(BODY_CHUNKS_AHEAD);
     let pump = tokio::task::spawn_local(pump_body(Rc::clone(exchange), length, sender));
-    (UnitBody(Some(receiver)), Some(pump.abort_handle()))
+    (
+        UnitBody(Some(receiver)),
+        Some(AbortOnDrop(pump.abort_handle())),
+    )
 }
 
 /// Moves the body from libunit to the guest as it arrives, as fast as the guest

@@ -140,10 +140,6 @@ impl<E: Events> Ctx<E> {
         }
     }
 
-    pub fn share(&self) -> SharedCtx {
-        SharedCtx(self.raw.as_ptr())
-    }
-
     /// Ends the context (`nxt_unit_done`); its callbacks may still fire during it.
     pub fn done(self) {
         // SAFETY: our context, on its thread; no call reaches it afterwards.

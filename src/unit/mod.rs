@@ -11,7 +11,7 @@ mod request;
 use std::ffi::CString;
 
 pub use ctx::{Ctx, Events, Port, PortStatus, SharedCtx};
-pub use module::{AppConf, AppProcess, Module, VERSION};
+pub use module::{AppConf, AppProcess, Module};
 pub use request::{Gone, Head, Request};
 
 use crate::ffi;

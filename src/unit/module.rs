@@ -13,10 +13,9 @@ use crate::ffi;
 
 /// The application type Unit knows this module by (Unit accepts no new names).
 const TYPE: &str = "wasm-wasi-component";
-/// Our version, distinct from (and sorting above) the stock module's `0.1`:
-/// `"type": "wasm-wasi-component rvm"` selects this module explicitly.
-pub const VERSION: &str = concat!("rvm", env!("CARGO_PKG_VERSION"));
-const VERSION_C: &str = concat!("rvm", env!("CARGO_PKG_VERSION"), "\0");
+/// Our version, NUL-terminated: distinct from (and sorting above) the stock
+/// module's `0.1`; `"type": "wasm-wasi-component rvm"` selects this module.
+const VERSION: &str = concat!("rvm", env!("CARGO_PKG_VERSION"), "\0");
 
 /// Unit loads a module only if this matches the running unitd byte for byte.
 static COMPAT: [u32; 2] = [ffi::NXT_VERNUM, ffi::NXT_DEBUG];
@@ -31,7 +30,7 @@ pub static mut nxt_app_module: ffi::nxt_app_module_t = ffi::nxt_app_module_t {
         length: TYPE.len(),
         start: TYPE.as_ptr().cast_mut(),
     },
-    version: VERSION_C.as_ptr().cast(),
+    version: VERSION.as_ptr().cast(),
     mounts: ptr::null(),
     nmounts: 0,
     setup: Some(setup),

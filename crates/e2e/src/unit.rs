@@ -37,7 +37,9 @@ impl UnitFrontend {
                 let tree = std::env::var_os("UNIT_SRC").map_or_else(|| PathBuf::from(DEFAULT_TREE), PathBuf::from);
                 let unitd = tree.join("build/sbin/unitd");
                 if !unitd.exists() || !tree.join("build/src/nxt_unit.o").exists() {
-                    eprintln!(
+                    // Straight to stderr: the test harness captures eprintln!.
+                    let _ = writeln!(
+                        std::io::stderr(),
                         "\n*** SKIPPED: NGINX Unit tests: no built Unit tree at {} (set UNIT_SRC to one where \
                          `./configure && make && make build/lib/libunit.a` ran) ***\n",
                         tree.display()
@@ -156,7 +158,8 @@ pub fn free_port() -> u16 {
 /// A running unitd of its own; stopped when dropped.
 pub struct Unitd {
     child: Child,
-    dir: TempDir,
+    /// unitd's files; removed after unitd stops (fields drop after `Drop::drop`).
+    _dir: TempDir,
     control: PathBuf,
     addr: SocketAddr,
     logs: Logs,
@@ -208,7 +211,7 @@ impl Unitd {
         let addr = SocketAddr::from(([127, 0, 0, 1], 0));
         Unitd {
             child,
-            dir,
+            _dir: dir,
             control,
             addr,
             logs,
@@ -253,10 +256,6 @@ impl Unitd {
 
     pub fn logs(&self) -> &Logs {
         &self.logs
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// Pids of the application processes of `name`.

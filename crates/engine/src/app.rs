@@ -101,10 +101,6 @@ impl App {
     pub fn name(&self) -> &str {
         &self.name
     }
-
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
 }
 
 /// Settings the engine can honour, with every granted directory openable.

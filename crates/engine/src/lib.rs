@@ -21,12 +21,8 @@ mod settings;
 
 pub use app::App;
 pub use body::{BodyError, ResponseBody};
-pub use failure::Failure;
 pub use outbound::AllowList;
-pub use request::FUEL_HEADER;
-pub use runtime::{EPOCH_TICK, Embedding, Runtime};
+pub use runtime::{Embedding, Runtime};
 pub use settings::{
-    DEFAULT_FUEL, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, GUEST_ENV_PREFIX,
-    Limits, Settings, format_bytes, parse_fuel, parse_instances, parse_memory, parse_switch,
-    parse_timeout, read_secret_file,
+    Limits, Settings, parse_fuel, parse_instances, parse_memory, parse_timeout, read_secret_file,
 };

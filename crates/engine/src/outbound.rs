@@ -31,10 +31,6 @@ impl AllowList {
         Ok(AllowList(patterns.into()))
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Whether a request to `scheme://host:port` may go out.
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
         let (scheme, host) = (scheme.to_ascii_lowercase(), host.to_ascii_lowercase());

@@ -12,7 +12,7 @@ use std::task::{Context as TaskContext, Poll};
 use bytes::Bytes;
 use http::{HeaderName, Response, StatusCode, header};
 use http_body::{Body, Frame};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Limited};
 use rvm_engine::{App, ResponseBody};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
@@ -238,8 +238,8 @@ async fn respond(
     };
 
     // A small body of declared length goes out with the head in one message.
-    if let Some(length) = content_length(&parts.headers).filter(|&n| n <= SMALL_BODY) {
-        let Some(content) = collect(&mut body, length).await else {
+    if let Some(length) = body.size_hint().exact().filter(|&n| n <= SMALL_BODY) {
+        let Some(content) = collect(body, length).await else {
             // Nothing was sent yet: Unit answers the client with an error.
             return request.done(false);
         };
@@ -267,27 +267,10 @@ async fn respond(
     }
 }
 
-fn content_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
-}
-
 /// The whole body, if it ends cleanly within `limit` bytes.
-async fn collect(body: &mut ResponseBody, limit: u64) -> Option<Vec<u8>> {
-    let mut content = Vec::with_capacity(limit as usize);
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame.ok()?.into_data() {
-            content.extend_from_slice(&data);
-            if content.len() as u64 > limit {
-                return None;
-            }
-        }
-    }
-    Some(content)
+async fn collect(body: ResponseBody, limit: u64) -> Option<Bytes> {
+    let limit = usize::try_from(limit).ok()?;
+    Some(Limited::new(body, limit).collect().await.ok()?.to_bytes())
 }
 
 /// Writes `data` into the response, waiting for Unit to free shared memory

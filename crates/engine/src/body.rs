@@ -319,6 +319,17 @@ impl Body for ResponseBody {
             Kind::Message(text) => {
                 SizeHint::with_exact(text.as_ref().map_or(0, |t| t.len() as u64))
             }
+            // What is left of a declared Content-Length, so that a front end
+            // need not read the header again.
+            Kind::Guest {
+                inflight:
+                    Inflight {
+                        declared: Some(declared),
+                        sent,
+                        ..
+                    },
+                ..
+            } => SizeHint::with_exact(declared.saturating_sub(*sent)),
             Kind::Guest { stream, .. } => stream.size_hint(),
         }
     }

@@ -3,11 +3,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response};
-use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::sync::oneshot;
 use wasmtime::component::Resource;
 use wasmtime::{CallHook, Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
@@ -19,6 +18,8 @@ use crate::app::App;
 use crate::body::{Inflight, Outcome, RequestRecord, ResponseBody};
 use crate::failure::Failure;
 use crate::host::Host;
+use crate::runtime::Runtime;
+use crate::settings::Settings;
 
 /// Response header carrying the fuel a request used before its headers were sent.
 pub const FUEL_HEADER: &str = "x-rvm-fuel-consumed";
@@ -45,24 +46,14 @@ impl App {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let record = RequestRecord::new(&self.name, &request);
-        let permit = match self.runtime.instance_permit().await {
-            Ok(permit) => permit,
-            Err(e) => return record.failed(Failure::Host(format!("{e:#}")), None),
-        };
         let (sender, receiver) = oneshot::channel();
-        let (store, incoming, outparam) = match self.prepare(request, sender) {
-            Ok(prepared) => prepared,
-            Err(failure) => return record.failed(failure, None),
-        };
-
         let (done, outcome) = oneshot::channel();
         let guest = Guest {
+            runtime: Arc::clone(&self.runtime),
             pre: self.pre.clone(),
-            timeout: self.settings.limits.timeout,
-            fuel_budget: self.settings.limits.fuel,
-            permit,
+            settings: Arc::clone(&self.settings),
         };
-        let task = tokio::spawn(guest.run(store, incoming, outparam, done));
+        let task = tokio::spawn(guest.run(request, sender, done));
         let inflight = Inflight::new(record, task, outcome);
 
         match receiver.await {
@@ -76,9 +67,84 @@ impl App {
                     .failed_before_headers(Some(Failure::ErrorCode(code)))
                     .await
             }
-            // The guest dropped its response-outparam, or its store is gone.
+            // The guest dropped its response-outparam, its store is gone, or
+            // the request never reached it: the outcome says why.
             Err(_) => inflight.failed_before_headers(None).await,
         }
+    }
+}
+
+/// Keeps a count of the fuel used up to the guest's latest call into the host,
+/// which is where `response-outparam.set` is called from.
+fn meter_fuel(store: &mut Store<Host>, budget: u64) -> Arc<AtomicU64> {
+    let meter = Arc::new(AtomicU64::new(0));
+    let hook_meter = Arc::clone(&meter);
+    store.call_hook(move |store, hook| {
+        if matches!(hook, CallHook::CallingHost) {
+            hook_meter.store(budget - store.get_fuel()?, Ordering::Relaxed);
+        }
+        Ok(())
+    });
+    meter
+}
+
+/// What a request's guest task runs with.
+struct Guest {
+    runtime: Arc<Runtime>,
+    pre: ProxyPre<Host>,
+    settings: Arc<Settings>,
+}
+
+impl Guest {
+    /// Makes the request's store and instance, runs the guest to its end or its
+    /// wall-clock limit, then reports how it went. All of it happens in one
+    /// task, so that on a busy thread requests go through one after another
+    /// and a pool slot one frees is the warm one the next gets. The store is
+    /// dropped before the report so that the instance is gone by the time a
+    /// client sees the end of the response.
+    async fn run<B>(
+        self,
+        request: http::Request<B>,
+        respond: oneshot::Sender<GuestResponse>,
+        done: oneshot::Sender<Outcome>,
+    ) where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let permit = match self.runtime.instance_permit().await {
+            Ok(permit) => permit,
+            Err(e) => return report(done, Err(Failure::Host(format!("{e:#}"))), None),
+        };
+        let (mut store, incoming, outparam) = match self.prepare(request, respond) {
+            Ok(prepared) => prepared,
+            Err(failure) => return report(done, Err(failure), None),
+        };
+        let limits = &self.settings.limits;
+        let run = async {
+            let proxy = self.pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, incoming, outparam)
+                .await
+        };
+        let result = match tokio::time::timeout(limits.timeout, run).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => {
+                let memory = &store.data().memory;
+                let refused = memory.denied.map(|_| memory.limit());
+                Err(Failure::from_guest_error(&error, limits.fuel, refused))
+            }
+            Err(_elapsed) => Err(Failure::Timeout(limits.timeout)),
+        };
+        // A guest stopped mid-run by its timer leaves the store's count stale.
+        let budget = limits.fuel.unwrap_or(u64::MAX);
+        let fuel = match result {
+            Err(Failure::Timeout(_)) => None,
+            _ => store.get_fuel().ok().map(|left| budget - left),
+        };
+        drop(store);
+        drop(permit);
+        report(done, result, fuel);
     }
 
     /// A store for one request, with the request and response handles in it.
@@ -135,67 +201,10 @@ impl App {
     }
 }
 
-/// Keeps a count of the fuel used up to the guest's latest call into the host,
-/// which is where `response-outparam.set` is called from.
-fn meter_fuel(store: &mut Store<Host>, budget: u64) -> Arc<AtomicU64> {
-    let meter = Arc::new(AtomicU64::new(0));
-    let hook_meter = Arc::clone(&meter);
-    store.call_hook(move |store, hook| {
-        if matches!(hook, CallHook::CallingHost) {
-            hook_meter.store(budget - store.get_fuel()?, Ordering::Relaxed);
-        }
-        Ok(())
-    });
-    meter
-}
-
-/// What a guest's task needs beyond its store.
-struct Guest {
-    pre: ProxyPre<Host>,
-    timeout: Duration,
-    fuel_budget: Option<u64>,
-    /// Released once the store (and so the pool slot) is gone.
-    permit: OwnedSemaphorePermit,
-}
-
-impl Guest {
-    /// Instantiates and runs the guest to its end or its wall-clock limit, then
-    /// reports how it went. The store is dropped before the report so that the
-    /// instance is gone by the time a client sees the end of the response.
-    async fn run(
-        self,
-        mut store: Store<Host>,
-        incoming: Resource<HostIncomingRequest>,
-        outparam: Resource<HostResponseOutparam>,
-        done: oneshot::Sender<Outcome>,
-    ) {
-        let run = async {
-            let proxy = self.pre.instantiate_async(&mut store).await?;
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, incoming, outparam)
-                .await
-        };
-        let result = match tokio::time::timeout(self.timeout, run).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => {
-                let memory = &store.data().memory;
-                let refused = memory.denied.map(|_| memory.limit());
-                Err(Failure::from_guest_error(&error, self.fuel_budget, refused))
-            }
-            Err(_elapsed) => Err(Failure::Timeout(self.timeout)),
-        };
-        // A guest stopped mid-run by its timer leaves the store's count stale.
-        let budget = self.fuel_budget.unwrap_or(u64::MAX);
-        let fuel = match result {
-            Err(Failure::Timeout(_)) => None,
-            _ => store.get_fuel().ok().map(|left| budget - left),
-        };
-        drop(store);
-        drop(self.permit);
-        // Nobody waits any more if the response was abandoned.
-        let _ = done.send(Outcome { result, fuel });
-    }
+/// Tells the request how its guest's run ended; nobody listens any more if
+/// the response was abandoned.
+fn report(done: oneshot::Sender<Outcome>, result: Result<(), Failure>, fuel: Option<u64>) {
+    let _ = done.send(Outcome { result, fuel });
 }
 
 /// A response for a failure that happened before any header was sent.

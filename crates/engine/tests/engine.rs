@@ -117,3 +117,36 @@ fn an_app_may_not_ask_for_more_memory_than_the_pool_holds() {
         "{message}"
     );
 }
+
+/// A component built against WASI 0.2.0 (older toolchains) imports and exports
+/// 0.2.0 names: they resolve to the 0.2.x the engine links.
+#[test]
+fn a_component_of_an_older_wasi_0_2_minor_is_served() {
+    // Takes the request and returns without answering it.
+    let component = wat::parse_str(
+        r#"(component
+            (import "wasi:http/types@0.2.0" (instance $types
+                (export "incoming-request" (type (sub resource)))
+                (export "response-outparam" (type (sub resource)))))
+            (alias export $types "incoming-request" (type $request))
+            (alias export $types "response-outparam" (type $outparam))
+            (core module $m (func (export "handle") (param i32 i32)))
+            (core instance $i (instantiate $m))
+            (func $handle (param "request" (own $request)) (param "response-out" (own $outparam))
+                (canon lift (core func $i "handle")))
+            (instance $handler (export "handle" (func $handle)))
+            (export "wasi:http/incoming-handler@0.2.0" (instance $handler)))"#,
+    )
+    .unwrap();
+    let runtime = Arc::new(Runtime::new(&Limits::default(), Embedding::BeforeFork).unwrap());
+    let app = App::from_binary(runtime, "wasi-0.2.0", &component, Settings::default()).unwrap();
+    current_thread().block_on(async {
+        assert_eq!(
+            send(&app, "/", b"").await,
+            (
+                500,
+                Ok(Bytes::from("the application returned no response\n"))
+            )
+        );
+    });
+}

@@ -3,10 +3,10 @@
 # native hyper server giving the same answer (the ceiling of the HTTP stack),
 # both measured here and now with wrk. Not a test: it prints, it does not judge.
 #
-#   bench/serve.sh [SECONDS] [CONNECTIONS]
+#   [rounds=N] bench/serve.sh [SECONDS] [CONNECTIONS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-10}
+seconds=${1:-5}
 connections=${2:-32}
 . bench/wrk.sh
 

@@ -4,10 +4,10 @@
 # itself: the ceiling of its router), measured here and now with wrk.
 # Not a test: it prints, it does not judge.
 #
-#   UNIT_SRC=/path/to/built/unit bench/unit.sh [SECONDS] [CONNECTIONS] [THREADS]
+#   UNIT_SRC=/path/to/built/unit [rounds=N] bench/unit.sh [SECONDS] [CONNECTIONS] [THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-10}
+seconds=${1:-5}
 connections=${2:-32}
 threads=${3:-1}
 unit=${UNIT_SRC:-/opt/unit}

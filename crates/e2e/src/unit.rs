@@ -7,6 +7,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -196,6 +197,8 @@ impl Unitd {
             .arg(dir.path().join("tmp"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // A group of its own, so that none of its processes outlives the test.
+            .process_group(0)
             .spawn()
             .expect("start unitd");
         let logs = Logs::tail(&log);
@@ -265,11 +268,7 @@ impl Unitd {
 
     /// Pids of this unitd's processes whose title contains `title`.
     pub fn pids_named(&self, title: &str) -> Vec<u32> {
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        live_pids()
             .filter(|pid| {
                 std::fs::read(format!("/proc/{pid}/cmdline"))
                     .is_ok_and(|c| String::from_utf8_lossy(&c).contains(title))
@@ -284,18 +283,10 @@ impl Unitd {
             if pid == self.child.id() {
                 return true;
             }
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            let Some(parent) = stat_field(pid, PARENT) else {
                 return false;
             };
-            // The parent pid is the second field after the parenthesised name.
-            let Some(parent) = stat
-                .rsplit(')')
-                .next()
-                .and_then(|rest| rest.split_whitespace().nth(1))
-            else {
-                return false;
-            };
-            pid = parent.parse().unwrap_or(0);
+            pid = parent;
         }
         false
     }
@@ -325,15 +316,70 @@ impl Served for Unitd {
 
 impl Drop for Unitd {
     fn drop(&mut self) {
-        self.signal("TERM");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+        if let Ok(None) = self.child.try_wait() {
+            self.signal("TERM");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
             }
-            std::thread::sleep(Duration::from_millis(20));
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Unit tells its children to quit over their ports; one that was still
+        // starting when unitd went (a prototype compiling, say) can miss that
+        // and sleep on as an orphan. Say so, and end the group.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut left = group_members(self.child.id());
+        while !left.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            left = group_members(self.child.id());
+        }
+        if !left.is_empty() {
+            eprintln!(
+                "unitd {} left processes behind, killed: {left:?}",
+                self.child.id()
+            );
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", "--", &format!("-{}", self.child.id())])
+                .status();
+        }
     }
+}
+
+/// The pids of the processes alive now.
+fn live_pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+}
+
+/// Fields of `/proc/PID/stat`, counted after the parenthesised name.
+const PARENT: usize = 1;
+const GROUP: usize = 2;
+
+fn stat_field(pid: u32, field: usize) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(field)?
+        .parse()
+        .ok()
+}
+
+/// Pids and titles of the live processes in process group `group`.
+fn group_members(group: u32) -> Vec<String> {
+    live_pids()
+        .filter(|pid| stat_field(*pid, GROUP) == Some(group))
+        .filter_map(|pid| {
+            // A zombie has no command line, and is already gone.
+            let title = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            (!title.is_empty()).then_some(())?;
+            Some(format!(
+                "{pid} {}",
+                String::from_utf8_lossy(&title).trim_end_matches(['\0', ' '])
+            ))
+        })
+        .collect()
 }

@@ -75,6 +75,14 @@ pub fn frontends() -> Vec<&'static dyn Frontend> {
     frontends
 }
 
+/// Sends `signal` (a name such as `TERM`) to `target`: a pid, or `-PGID` for a
+/// whole process group.
+pub fn kill(signal: &str, target: &str) -> std::io::Result<std::process::ExitStatus> {
+    Command::new("kill")
+        .args(["-s", signal, "--", target])
+        .status()
+}
+
 /// Root of this repository.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -104,9 +104,7 @@ impl Running {
 
     /// Sends `signal` and waits for the process to end; whether it exited 0.
     pub fn signal_and_wait(mut self, signal: &str) -> bool {
-        let _ = Command::new("kill")
-            .args(["-s", signal, &self.child.id().to_string()])
-            .status();
+        let _ = crate::kill(signal, &self.child.id().to_string());
         self.child.wait().is_ok_and(|status| status.success())
     }
 }

@@ -292,9 +292,7 @@ impl Unitd {
     }
 
     fn signal(&self, signal: &str) {
-        let _ = Command::new("kill")
-            .args(["-s", signal, &self.child.id().to_string()])
-            .status();
+        let _ = crate::kill(signal, &self.child.id().to_string());
     }
 }
 
@@ -339,9 +337,7 @@ impl Drop for Unitd {
                 "unitd {} left processes behind, killed: {left:?}",
                 self.child.id()
             );
-            let _ = Command::new("kill")
-                .args(["-s", "KILL", "--", &format!("-{}", self.child.id())])
-                .status();
+            let _ = crate::kill("KILL", &format!("-{}", self.child.id()));
         }
     }
 }

@@ -126,10 +126,7 @@ fn a_killed_application_process_is_replaced() {
     let [pid] = unitd.app_pids("hello")[..] else {
         panic!("one application process")
     };
-    std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
+    rvm_e2e::kill("KILL", &pid.to_string()).unwrap();
     // A request Unit routes to the process before it learns of its death is lost
     // inside Unit; wait until it knows.
     unitd
@@ -253,10 +250,7 @@ fn an_application_process_whose_router_dies_exits() {
     let [router] = router[..] else {
         panic!("one router: {router:?}")
     };
-    std::process::Command::new("kill")
-        .args(["-9", &router.to_string()])
-        .status()
-        .unwrap();
+    rvm_e2e::kill("KILL", &router.to_string()).unwrap();
     unitd
         .logs()
         .wait_for(&[&format!("{app}#"), "Unit closed port"]);

@@ -137,7 +137,7 @@ impl Guest {
             Err(_elapsed) => Err(Failure::Timeout(limits.timeout)),
         };
         // A guest stopped mid-run by its timer leaves the store's count stale.
-        let budget = limits.fuel.unwrap_or(u64::MAX);
+        let budget = limits.fuel_budget();
         let fuel = match result {
             Err(Failure::Timeout(_)) => None,
             _ => store.get_fuel().ok().map(|left| budget - left),
@@ -161,7 +161,7 @@ impl Guest {
         let host = Host::new(&self.settings).map_err(|e| Failure::Host(format!("{e:#}")))?;
         let mut store = Store::new(self.runtime.engine(), host);
         store.limiter(|host| &mut host.memory);
-        let budget = self.settings.limits.fuel.unwrap_or(u64::MAX);
+        let budget = self.settings.limits.fuel_budget();
         store.set_fuel(budget).map_err(host_failure)?;
         // Yield to the executor at every epoch tick: a spinning guest neither
         // holds its thread nor escapes its wall-clock timer. tokio's own yield

@@ -46,6 +46,13 @@ pub struct Limits {
     pub max_instances: u32,
 }
 
+impl Limits {
+    /// The fuel a request's store starts with: all there is when unlimited.
+    pub(crate) fn fuel_budget(&self) -> u64 {
+        self.fuel.unwrap_or(u64::MAX)
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

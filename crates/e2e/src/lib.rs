@@ -111,7 +111,7 @@ pub fn guest(name: &str) -> PathBuf {
         })
     } else {
         RUST.get_or_init(|| {
-            let status = Command::new(cargo())
+            let status = cargo()
                 .args([
                     "build",
                     "--release",
@@ -131,8 +131,26 @@ pub fn guest(name: &str) -> PathBuf {
     path
 }
 
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+/// `cargo` for a nested build, without the variables cargo set for this test binary
+/// (its package's name, version, manifest directory, …): build scripts that track them
+/// (ring's does) would see them change, and rebuild the dependency graph above them.
+fn cargo() -> Command {
+    const SET_FOR_THE_CRATE: [&str; 6] = [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_CRATE_",
+        "CARGO_BIN_",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+    ];
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if SET_FOR_THE_CRATE.iter().any(|set| name.starts_with(set)) || name == "OUT_DIR" {
+            cargo.env_remove(&*name);
+        }
+    }
+    cargo
 }
 
 /// The profile this test binary was built with (`debug` or `release`), so that
@@ -149,7 +167,7 @@ fn profile_dir() -> PathBuf {
 /// Builds a binary of this workspace in this test's profile; returns its path.
 fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     let profile = profile_dir();
-    let mut build = Command::new(cargo());
+    let mut build = cargo();
     build
         .args(["build", "--locked", "-p", package, "--bin", bin])
         .current_dir(repo_root());

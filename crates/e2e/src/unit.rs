@@ -61,7 +61,7 @@ impl UnitFrontend {
 
 /// Builds the module against `tree`, in this test's profile.
 fn build_module(tree: &Path) -> PathBuf {
-    let mut build = Command::new(crate::cargo());
+    let mut build = crate::cargo();
     build
         .args(["build", "--locked", "-p", "nxt_rvm"])
         .env("UNIT_SRC", tree)

@@ -9,4 +9,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup >/dev/null
-cargo bench --locked -p rvm-engine --bench handle
+# The release profile, whole-program optimised as the module and `rvm` ship, rather
+# than cargo's bench profile (which this workspace builds without it).
+cargo bench --locked --profile release -p rvm-engine --bench handle

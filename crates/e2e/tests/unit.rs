@@ -138,12 +138,14 @@ fn a_killed_application_process_is_replaced() {
             c.stream().set_read_timeout(Some(Duration::from_secs(2)))?;
             c.get("/")
         });
-        if answered.is_ok_and(|r| r.status == 200) {
-            break;
-        }
+        let answered = match answered {
+            Ok(r) if r.status == 200 => break,
+            Ok(r) => format!("status {}", r.status),
+            Err(e) => e.to_string(),
+        };
         assert!(
             Instant::now() < deadline,
-            "not served again:\n{}",
+            "not served again (last answer: {answered}):\n{}",
             unitd.logs().text()
         );
         std::thread::sleep(Duration::from_millis(100));

@@ -38,6 +38,8 @@ pub struct Context {
     quitting: Cell<bool>,
     /// Shared memory freed: blocked response writers may go on.
     shm_freed: Rc<Notify>,
+    /// The context became ready: ports are drained once more (see `watch`).
+    became_ready: Notify,
 }
 
 impl Context {
@@ -52,6 +54,7 @@ impl Context {
             wake: Notify::new(),
             quitting: Cell::new(false),
             shm_freed: Rc::new(Notify::new()),
+            became_ready: Notify::new(),
         }
     }
 }
@@ -109,6 +112,7 @@ impl Events for Context {
     }
 
     fn ready(&self, main: SharedCtx) {
+        self.became_ready.notify_waiters();
         for n in 1..self.threads {
             let app = Arc::clone(&self.app);
             let thread = std::thread::Builder::new()
@@ -176,6 +180,9 @@ async fn drive(ctx: Rc<Ctx<Context>>) {
 /// empty), so readiness is cleared before draining, never after, and the port
 /// is drained once as soon as it is watched: requests queued before this
 /// process started (for one that died, say) would otherwise wait forever.
+/// For the same reason every port is drained again when the context becomes
+/// ready: until then libunit leaves the shared queue unread, so the wake-up of
+/// a request queued meanwhile is spent.
 async fn watch(ctx: Rc<Ctx<Context>>, port: Rc<Port>) {
     let fd = match watchable(&port) {
         Ok(fd) => fd,
@@ -188,19 +195,24 @@ async fn watch(ctx: Rc<Ctx<Context>>, port: Rc<Port>) {
         return;
     }
     loop {
-        let Ok(mut ready) = fd.readable().await else {
-            return;
-        };
-        if ready.ready().is_read_closed() {
-            // The other end is gone. libunit takes that for a graceful quit
-            // (once its requests are done) and reports the closed port as a
-            // processed message however often it is asked: tell it once, then
-            // stop watching the port rather than spin on it.
-            let _ = ctx.process(&port);
-            let message = format!("rvm: Unit closed port fd {}", port.fd());
-            return unit::log(Level::Warn, &message);
+        tokio::select! {
+            ready = fd.readable() => {
+                let Ok(mut ready) = ready else {
+                    return;
+                };
+                if ready.ready().is_read_closed() {
+                    // The other end is gone. libunit takes that for a graceful quit
+                    // (once its requests are done) and reports the closed port as a
+                    // processed message however often it is asked: tell it once, then
+                    // stop watching the port rather than spin on it.
+                    let _ = ctx.process(&port);
+                    let message = format!("rvm: Unit closed port fd {}", port.fd());
+                    return unit::log(Level::Warn, &message);
+                }
+                ready.clear_ready();
+            }
+            () = ctx.events().became_ready.notified() => {}
         }
-        ready.clear_ready();
         if !drain(&ctx, &port).await {
             return;
         }

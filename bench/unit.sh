@@ -50,3 +50,19 @@ until curl -fs http://127.0.0.1:8201/ >/dev/null; do sleep 0.2; done
 version=$("$unit/build/sbin/unitd" --version 2>&1 | awk '/version/ {print $NF; exit}')
 compare "Unit + rvm module + hello.wasm" "http://127.0.0.1:8201/" "Unit return route" "http://127.0.0.1:8202/" \
     "Unit $version, 1 application process, RVM_THREADS=$threads"
+
+# Where the CPU time of one more run of the module goes, per request: the
+# application process is what this module costs; the router and wrk share the
+# same cores, and whatever is left idle is lost to their waiting on each other.
+router=$(pgrep -P "$unitd" -f 'unit: router')
+prototype=$(pgrep -P "$unitd" -f 'prototype')
+application=$(pgrep -P "$prototype" -f 'application')
+cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f", ($14 + $15) * 1e6 / hz }' "/proc/$1/stat"; }
+idle_us() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.0f", $5 * 1e6 / hz }' /proc/stat; }
+app0=$(cpu_us "$application") router0=$(cpu_us "$router") idle0=$(idle_us)
+requests=$(wrk -t2 -c"$connections" -d"${seconds}s" "http://127.0.0.1:8201/" | awk '/requests in/ { print $1 }')
+app1=$(cpu_us "$application") router1=$(cpu_us "$router") idle1=$(idle_us)
+awk -v n="$requests" -v a=$((app1 - app0)) -v r=$((router1 - router0)) -v i=$((idle1 - idle0)) \
+    -v cores="$(nproc)" -v s="$seconds" 'BEGIN {
+    printf "CPU time per request in one more run (%.0f req/s, %.1f us of %d cores each):\n", n / s, cores * s * 1e6 / n, cores
+    printf "  application process %.1f us, Unit router %.1f us, idle %.1f us\n", a / n, r / n, i / n }'

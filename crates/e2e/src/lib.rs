@@ -164,19 +164,29 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds a binary of this workspace in this test's profile; returns its path.
-fn workspace_binary(package: &str, bin: &str) -> PathBuf {
-    let profile = profile_dir();
-    let mut build = cargo();
-    build
-        .args(["build", "--locked", "-p", package, "--bin", bin])
-        .current_dir(repo_root());
-    if profile.file_name().is_some_and(|p| p == "release") {
-        build.arg("--release");
-    }
-    let status = build.status().expect("run cargo build");
-    assert!(status.success(), "building {bin} failed");
-    profile.join(bin)
+/// Builds, once, the programs of this workspace that the tests run, in this
+/// test's profile: the `rvm` binary and, where a built Unit tree is found, the
+/// Unit module. One cargo invocation builds both, so that their dependencies
+/// are compiled once and their (whole-program optimised) links run side by
+/// side. Returns the directory they are in.
+fn workspace_programs() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let profile = profile_dir();
+        let mut build = cargo();
+        build
+            .args(["build", "--locked", "-p", "rvm"])
+            .current_dir(repo_root());
+        if let Ok(tree) = unit::built_tree() {
+            build.args(["-p", "nxt_rvm"]).env("UNIT_SRC", tree);
+        }
+        if profile.file_name().is_some_and(|p| p == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "building rvm and the Unit module failed");
+        profile
+    })
 }
 
 /// A scratch directory, removed when dropped.

@@ -19,7 +19,7 @@ pub struct RvmServe;
 /// The `rvm` binary, built in this test's profile.
 pub fn rvm_binary() -> &'static std::path::Path {
     static BINARY: OnceLock<std::path::PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| crate::workspace_binary("rvm", "rvm"))
+    BINARY.get_or_init(|| crate::workspace_programs().join("rvm"))
 }
 
 impl RvmServe {

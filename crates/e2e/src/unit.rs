@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -34,10 +34,12 @@ impl UnitFrontend {
     pub fn available() -> Option<&'static UnitFrontend> {
         static FRONTEND: OnceLock<Option<UnitFrontend>> = OnceLock::new();
         FRONTEND
-            .get_or_init(|| {
-                let tree = std::env::var_os("UNIT_SRC").map_or_else(|| PathBuf::from(DEFAULT_TREE), PathBuf::from);
-                let unitd = tree.join("build/sbin/unitd");
-                if !unitd.exists() || !tree.join("build/src/nxt_unit.o").exists() {
+            .get_or_init(|| match built_tree() {
+                Ok(tree) => Some(UnitFrontend {
+                    unitd: tree.join("build/sbin/unitd"),
+                    module: crate::workspace_programs().join("libnxt_rvm.so"),
+                }),
+                Err(tree) => {
                     // Straight to stderr: the test harness captures eprintln!.
                     let _ = writeln!(
                         std::io::stderr(),
@@ -45,10 +47,8 @@ impl UnitFrontend {
                          `./configure && make && make build/lib/libunit.a` ran) ***\n",
                         tree.display()
                     );
-                    return None;
+                    None
                 }
-                let module = build_module(&tree);
-                Some(UnitFrontend { unitd, module })
             })
             .as_ref()
     }
@@ -59,22 +59,14 @@ impl UnitFrontend {
     }
 }
 
-/// Builds the module against `tree`, in this test's profile.
-fn build_module(tree: &Path) -> PathBuf {
-    let mut build = crate::cargo();
-    build
-        .args(["build", "--locked", "-p", "nxt_rvm"])
-        .env("UNIT_SRC", tree)
-        .current_dir(crate::repo_root());
-    let profile = crate::profile_dir();
-    if profile.file_name().is_some_and(|p| p == "release") {
-        build.arg("--release");
-    }
-    assert!(
-        build.status().expect("run cargo build").success(),
-        "building the Unit module failed"
-    );
-    profile.join("libnxt_rvm.so")
+/// The Unit tree named by `UNIT_SRC`, else `/opt/unit`, if it is built (has
+/// `unitd` and libunit's object); else where it was looked for.
+pub(crate) fn built_tree() -> Result<PathBuf, PathBuf> {
+    let tree =
+        std::env::var_os("UNIT_SRC").map_or_else(|| PathBuf::from(DEFAULT_TREE), PathBuf::from);
+    let built =
+        tree.join("build/sbin/unitd").exists() && tree.join("build/src/nxt_unit.o").exists();
+    if built { Ok(tree) } else { Err(tree) }
 }
 
 impl Frontend for UnitFrontend {

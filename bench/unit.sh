@@ -60,9 +60,9 @@ application=$(pgrep -P "$prototype" -f 'application')
 cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f", ($14 + $15) * 1e6 / hz }' "/proc/$1/stat"; }
 idle_us() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.0f", $5 * 1e6 / hz }' /proc/stat; }
 app0=$(cpu_us "$application") router0=$(cpu_us "$router") idle0=$(idle_us)
-requests=$(wrk -t2 -c"$connections" -d"${seconds}s" "http://127.0.0.1:8201/" | awk '/requests in/ { print $1 }')
+read -r rate _ < <(measure "http://127.0.0.1:8201/")
 app1=$(cpu_us "$application") router1=$(cpu_us "$router") idle1=$(idle_us)
-awk -v n="$requests" -v a=$((app1 - app0)) -v r=$((router1 - router0)) -v i=$((idle1 - idle0)) \
+awk -v n=$((rate * seconds)) -v a=$((app1 - app0)) -v r=$((router1 - router0)) -v i=$((idle1 - idle0)) \
     -v cores="$(nproc)" -v s="$seconds" 'BEGIN {
     printf "CPU time per request in one more run (%.0f req/s, %.1f us of %d cores each):\n", n / s, cores * s * 1e6 / n, cores
     printf "  application process %.1f us, Unit router %.1f us, idle %.1f us\n", a / n, r / n, i / n }'

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::{AppSpec, Frontend, Logs, Served};
@@ -17,9 +16,8 @@ const START_WAIT: Duration = Duration::from_secs(120);
 pub struct RvmServe;
 
 /// The `rvm` binary, built in this test's profile.
-pub fn rvm_binary() -> &'static std::path::Path {
-    static BINARY: OnceLock<std::path::PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| crate::workspace_programs().join("rvm"))
+pub fn rvm_binary() -> std::path::PathBuf {
+    crate::workspace_programs().join("rvm")
 }
 
 impl RvmServe {

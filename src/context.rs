@@ -2,12 +2,18 @@
 //! own thread: every port's fd is watched by the loop's reactor, and a readable
 //! port is processed until libunit says it is empty. Requests are served as
 //! tasks of the same loop, so no libunit call ever leaves this thread.
+//!
+//! The loop holds libunit's queue wake-ups to Unit's router (see
+//! [`unit::notices`]) while it has work: the requests read from a port are
+//! served first, then one task sends the wake-ups, so a batch of responses
+//! wakes the router once.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use rvm_engine::App;
@@ -16,11 +22,14 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, LocalSet};
 
-use crate::exchange::Exchange;
-use crate::unit::{self, Ctx, Events, Level, Port, PortStatus, Request, SharedCtx};
+use crate::exchange::{AbortOnDrop, Exchange};
+use crate::unit::{self, Ctx, Events, Level, Port, PortStatus, Request, SharedCtx, notices};
 
 /// Port messages processed in a row before other tasks get a turn.
 const MESSAGES_PER_TURN: u32 = 64;
+/// A request's turn this long was a guest computing, not one serving a
+/// request start to end (tens of microseconds for a small one).
+const LONG_TURN: Duration = Duration::from_millis(1);
 
 /// A context's state, told of everything by libunit (see [`Events`]).
 pub struct Context {
@@ -40,6 +49,10 @@ pub struct Context {
     shm_freed: Rc<Notify>,
     /// The context became ready: ports are drained once more (see `watch`).
     became_ready: Notify,
+    /// Ports being drained: wake-ups then wait for the requests read.
+    draining: Cell<u32>,
+    /// Wakes the task that sends held wake-ups.
+    notices_held: Notify,
 }
 
 impl Context {
@@ -55,6 +68,8 @@ impl Context {
             quitting: Cell::new(false),
             shm_freed: Rc::new(Notify::new()),
             became_ready: Notify::new(),
+            draining: Cell::new(0),
+            notices_held: Notify::new(),
         }
     }
 }
@@ -65,11 +80,13 @@ impl Events for Context {
         self.requests
             .borrow_mut()
             .insert(exchange.key(), Rc::clone(&exchange));
-        let task = tokio::task::spawn_local(crate::exchange::serve(
-            Arc::clone(&self.app),
-            Rc::clone(&exchange),
-            Rc::clone(&self.shm_freed),
-            Rc::clone(&self.requests),
+        let task = tokio::task::spawn_local(sending_notices_first_after_long_turns(
+            crate::exchange::serve(
+                Arc::clone(&self.app),
+                Rc::clone(&exchange),
+                Rc::clone(&self.shm_freed),
+                Rc::clone(&self.requests),
+            ),
         ));
         exchange.set_task(task.abort_handle());
     }
@@ -109,6 +126,13 @@ impl Events for Context {
     fn quit(&self) {
         self.quitting.set(true);
         self.wake.notify_one();
+    }
+
+    fn notices_held(&self) {
+        // A drain wakes the sender when it is done.
+        if self.draining.get() == 0 {
+            self.notices_held.notify_one();
+        }
     }
 
     fn ready(&self, main: SharedCtx) {
@@ -156,6 +180,15 @@ pub fn run(ctx: Ctx<Context>) -> Result<()> {
 /// Watches each port libunit adds, until quit.
 async fn drive(ctx: Rc<Ctx<Context>>) {
     let events = ctx.events();
+    let sender = Rc::clone(&ctx);
+    let sender = tokio::task::spawn_local(async move {
+        loop {
+            sender.events().notices_held.notified().await;
+            notices::send_held();
+        }
+    });
+    let _sender = AbortOnDrop(sender.abort_handle());
+    notices::hold();
     loop {
         let ports = events.new_ports.take();
         for port in ports {
@@ -222,8 +255,10 @@ async fn watch(ctx: Rc<Ctx<Context>>, port: Rc<Port>) {
 /// Processes the messages waiting on `port` until libunit says it is empty,
 /// letting other tasks run now and then; false once the port is gone.
 async fn drain(ctx: &Ctx<Context>, port: &Port) -> bool {
+    let events = ctx.events();
+    events.draining.set(events.draining.get() + 1);
     let mut processed = 0u32;
-    loop {
+    let live = loop {
         match ctx.process(port) {
             PortStatus::Processed => {
                 processed += 1;
@@ -231,10 +266,34 @@ async fn drain(ctx: &Ctx<Context>, port: &Port) -> bool {
                     tokio::task::yield_now().await;
                 }
             }
-            PortStatus::Empty => return true,
-            PortStatus::Failed => return port.is_live(),
+            PortStatus::Empty => break true,
+            PortStatus::Failed => break port.is_live(),
         }
+    };
+    events.draining.set(events.draining.get() - 1);
+    // Woken now, the sender runs after the tasks of the requests just read.
+    if notices::any_held() {
+        events.notices_held.notify_one();
     }
+    live
+}
+
+/// A request's task. A turn that ran long was a guest computing until its
+/// epoch yield, and its next turn will likely be as long: the wake-ups held
+/// meanwhile go out before it, rather than wait for it.
+async fn sending_notices_first_after_long_turns<F: Future>(task: F) -> F::Output {
+    let mut task = std::pin::pin!(task);
+    let mut long = false;
+    std::future::poll_fn(|cx| {
+        if long {
+            notices::send_held();
+        }
+        let started = Instant::now();
+        let poll = task.as_mut().poll(cx);
+        long = started.elapsed() >= LONG_TURN;
+        poll
+    })
+    .await
 }
 
 /// A duplicate of the port's fd for the reactor: libunit closes its own when it

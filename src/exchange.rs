@@ -27,6 +27,10 @@ const BODY_CHUNKS_AHEAD: usize = 4;
 /// Responses with a declared length up to this go out in one message with
 /// their head, rather than as a head and a body write.
 const SMALL_BODY: u64 = 64 * 1024;
+/// libunit sends a response buffer up to this size inline in a socket write;
+/// a larger one lives in shared memory and goes through the router's queue,
+/// whose wake-ups the loop sends once per batch (see `crate::context`).
+const PLAIN_MESSAGE_MAX: usize = 1024;
 /// Unit carries header names of at most this many bytes.
 const MAX_FIELD_NAME: usize = 255;
 
@@ -113,7 +117,7 @@ pub async fn serve(
 }
 
 /// Aborts a task when dropped.
-struct AbortOnDrop(AbortHandle);
+pub struct AbortOnDrop(pub AbortHandle);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -222,11 +226,10 @@ async fn respond(
             .iter()
             .map(|(name, value)| name.as_str().len() + value.len())
             .sum();
-        request.response_init(
-            parts.status.as_u16(),
-            fields.len() as u32,
-            (bytes + content.len()) as u32,
-        )?;
+        // Room past the plain-message size puts even a small response into
+        // shared memory.
+        let room = (bytes + content.len()).max(PLAIN_MESSAGE_MAX);
+        request.response_init(parts.status.as_u16(), fields.len() as u32, room as u32)?;
         fields.iter().try_for_each(|(name, value)| {
             request.add_field(name.as_str().as_bytes(), value.as_bytes())
         })?;

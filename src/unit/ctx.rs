@@ -7,12 +7,14 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::ffi::c_void;
 use std::os::fd::RawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 use std::rc::Rc;
 
 use super::Request;
+use super::notices::{self, Outcome};
 use crate::ffi;
 
 /// What a context is told by libunit. All calls happen on the context's thread.
@@ -33,6 +35,9 @@ pub trait Events: Sized + 'static {
     fn quit(&self);
     /// The main context is ready (other contexts may now be allocated).
     fn ready(&self, main: SharedCtx);
+    /// The first queue wake-up is held (see [`super::notices`]): arrange for
+    /// [`super::notices::send_held`] to run soon.
+    fn notices_held(&self);
 }
 
 /// A port of a context; usable until libunit removes it.
@@ -142,6 +147,7 @@ impl<E: Events> Ctx<E> {
 
     /// Ends the context (`nxt_unit_done`); its callbacks may still fire during it.
     pub fn done(self) {
+        super::notices::stop_holding();
         // SAFETY: our context, on its thread; no call reaches it afterwards.
         unsafe { ffi::nxt_unit_done(self.raw.as_ptr()) };
         // SAFETY: libunit no longer calls back into this context.
@@ -158,6 +164,7 @@ fn set_callbacks<E: Events>(callbacks: &mut ffi::nxt_unit_callbacks_t) {
     callbacks.quit = Some(on_quit::<E>);
     callbacks.shm_ack_handler = Some(on_shm_ack::<E>);
     callbacks.ready_handler = Some(on_ready::<E>);
+    callbacks.port_send = Some(on_port_send::<E>);
 }
 
 /// The slot of a context libunit calls back into.
@@ -285,4 +292,40 @@ unsafe extern "C" fn on_ready<E: Events>(ctx: *mut ffi::nxt_unit_ctx_t) -> i32 {
         unsafe { slot::<E>(ctx) }.events.ready(SharedCtx(ctx))
     });
     ffi::NXT_UNIT_OK as i32
+}
+
+unsafe extern "C" fn on_port_send<E: Events>(
+    ctx: *mut ffi::nxt_unit_ctx_t,
+    port: *mut ffi::nxt_unit_port_t,
+    buf: *const c_void,
+    buf_size: usize,
+    oob: *const c_void,
+    oob_size: usize,
+) -> isize {
+    let mut sent = -1;
+    guarded("port_send", || {
+        // SAFETY: libunit holds the port during the call, and the buffers are
+        // readable for their sizes.
+        let (fd, outcome) = unsafe {
+            let fd = (*port).out_fd;
+            (fd, notices::port_send(fd, buf, buf_size, oob, oob_size))
+        };
+        sent = match outcome {
+            Ok(Outcome::Sent(n)) => n as isize,
+            Ok(Outcome::Held { first }) => {
+                if first {
+                    // SAFETY: wake-ups are held only while a context of ours runs
+                    // its loop on this thread, and this is that context.
+                    unsafe { slot::<E>(ctx) }.events.notices_held();
+                }
+                buf_size as isize
+            }
+            Err(e) => {
+                let message = format!("rvm: sendmsg to port fd {fd}: {e}");
+                super::log(super::Level::Warn, &message);
+                -1
+            }
+        };
+    });
+    sent
 }

@@ -6,6 +6,7 @@
 
 mod ctx;
 mod module;
+pub mod notices;
 mod request;
 
 use std::ffi::CString;

@@ -74,6 +74,16 @@ impl Context {
     }
 }
 
+impl Context {
+    /// Wakes the task that sends held wake-ups, if any are held: it runs after
+    /// the tasks already waiting to run (those of the requests just read).
+    fn send_held_soon(&self) {
+        if notices::any_held() {
+            self.notices_held.notify_one();
+        }
+    }
+}
+
 impl Events for Context {
     fn request(&self, request: Request) {
         let exchange = Rc::new(Exchange::new(request));
@@ -263,6 +273,9 @@ async fn drain(ctx: &Ctx<Context>, port: &Port) -> bool {
             PortStatus::Processed => {
                 processed += 1;
                 if processed.is_multiple_of(MESSAGES_PER_TURN) {
+                    // The requests read so far are served and their wake-ups sent
+                    // before reading on: a port that never empties holds none back.
+                    events.send_held_soon();
                     tokio::task::yield_now().await;
                 }
             }
@@ -271,10 +284,7 @@ async fn drain(ctx: &Ctx<Context>, port: &Port) -> bool {
         }
     };
     events.draining.set(events.draining.get() - 1);
-    // Woken now, the sender runs after the tasks of the requests just read.
-    if notices::any_held() {
-        events.notices_held.notify_one();
-    }
+    events.send_held_soon();
     live
 }
 

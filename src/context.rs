@@ -72,9 +72,7 @@ impl Context {
             notices_held: Notify::new(),
         }
     }
-}
 
-impl Context {
     /// Wakes the task that sends held wake-ups, if any are held: it runs after
     /// the tasks already waiting to run (those of the requests just read).
     fn send_held_soon(&self) {
@@ -197,6 +195,7 @@ async fn drive(ctx: Rc<Ctx<Context>>) {
             notices::send_held();
         }
     });
+    // What is still held when the loop ends goes out with `Ctx::done`.
     let _sender = AbortOnDrop(sender.abort_handle());
     notices::hold();
     loop {

@@ -147,7 +147,7 @@ impl<E: Events> Ctx<E> {
 
     /// Ends the context (`nxt_unit_done`); its callbacks may still fire during it.
     pub fn done(self) {
-        super::notices::stop_holding();
+        notices::stop_holding();
         // SAFETY: our context, on its thread; no call reaches it afterwards.
         unsafe { ffi::nxt_unit_done(self.raw.as_ptr()) };
         // SAFETY: libunit no longer calls back into this context.

@@ -90,6 +90,7 @@ impl Request {
     /// `bytes` name and value bytes in all.
     pub fn response_init(&self, status: u16, fields: u32, bytes: u32) -> Result<(), Gone> {
         let raw = self.live()?;
+        super::notices::before_shared_memory(bytes as usize);
         // SAFETY: live request whose response was not started.
         check(unsafe { ffi::nxt_unit_response_init(raw, status, fields, bytes) })
     }
@@ -131,6 +132,7 @@ impl Request {
     /// `Ok(0)` means wait for the shared-memory acknowledgement.
     pub fn write_nb(&self, data: &[u8]) -> Result<usize, Gone> {
         let raw = self.live()?;
+        super::notices::before_shared_memory(data.len());
         // SAFETY: live request whose response head was sent.
         let n =
             unsafe { ffi::nxt_unit_response_write_nb(raw, data.as_ptr().cast(), data.len(), 0) };

@@ -1,9 +1,10 @@
 //! What only the NGINX Unit module does: registration beside Unit's own module,
 //! one compile for many processes, threads, reconfiguration under load, a
-//! killed application process, large bodies through shared memory, and the
-//! limits of what Unit can carry. Skipped, with one line saying so, where no
-//! built Unit tree is found.
+//! killed application process, large bodies through shared memory (also when it
+//! runs out), and the limits of what Unit can carry. Skipped, with one line
+//! saying so, where no built Unit tree is found.
 
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -169,6 +170,51 @@ fn a_64_mib_body_is_echoed_byte_for_byte() {
     assert!(response.complete);
     assert_eq!(response.body.len(), body.len());
     assert!(response.body == body, "echoed body differs");
+}
+
+#[test]
+fn responses_wait_for_shared_memory_and_all_finish() {
+    // 48 MiB of responses through 20 MiB of shared memory, to clients that read
+    // only after a pause: streamed responses wait until the router frees memory
+    // (shm_ack_handler), and a small one asked for meanwhile is answered too.
+    let Some((_unitd, port)) = serve(&AppSpec::guest("echo"), |app| {
+        app["limits"] = json!({ "shm": 20 << 20 });
+    }) else {
+        return;
+    };
+    let echo = |mut connection: Connection, body: &[u8], pause: Duration| {
+        let head = format!(
+            "POST / HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        connection.stream().write_all(head.as_bytes()).unwrap();
+        connection.stream().write_all(body).unwrap();
+        std::thread::sleep(pause);
+        let response = connection.read_response(false).unwrap();
+        assert_eq!(response.status, 200);
+        assert!(response.body == body, "echoed body differs");
+    };
+    let slow: Vec<_> = (0..6u32)
+        .map(|n| {
+            std::thread::spawn(move || {
+                let body: Vec<u8> = (0..8u32 << 20).map(|i| (i ^ n) as u8).collect();
+                echo(
+                    Connection::open(addr(port)).unwrap(),
+                    &body,
+                    Duration::from_millis(1500),
+                );
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    echo(
+        Connection::open(addr(port)).unwrap(),
+        &[7; 16 << 10],
+        Duration::ZERO,
+    );
+    for client in slow {
+        client.join().unwrap();
+    }
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! touches [`crate::ffi`]. Everything above it deals in [`Ctx`], [`Port`],
 //! [`Request`] and [`Events`], which keep libunit's rules: a context, its ports
 //! and its requests are used only on the thread that runs the context, and a
-//! port or request is not used once libunit has let go of it.
+//! port or request is not used once libunit has let go of it. [`notices`]
+//! holds this thread's queue wake-ups to Unit's router for the loop to send.
 
 mod ctx;
 mod module;

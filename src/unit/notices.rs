@@ -12,7 +12,7 @@
 //! One libunit call blocks: `nxt_unit_response_init` when all of the process's
 //! shared memory is in use waits until the router frees some. The router frees
 //! only memory it was told of, so the memory in messages sent since the
-//! wake-ups were held is kept small ([`HELD_SHARED_MEMORY`]) before each such
+//! wake-ups were held is kept small (`HELD_SHARED_MEMORY`) before each such
 //! call: however full shared memory is, the router holds most of it and frees
 //! it as it answers its clients.
 
@@ -51,7 +51,7 @@ pub(super) enum Outcome {
     Held { first: bool },
 }
 
-/// Holds this thread's wake-ups from now on, until [`stop_holding`].
+/// Holds this thread's wake-ups from now on, until its context ends.
 pub fn hold() {
     HELD.with(|held| held.holding.set(true));
 }

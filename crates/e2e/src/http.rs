@@ -62,12 +62,15 @@ impl Connection {
     }
 
     pub fn post(&mut self, path: &str, body: &[u8]) -> io::Result<Response> {
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        self.stream().write_all(head.as_bytes())?;
+        self.post_head(path, body.len())?;
         self.exchange(body)
+    }
+
+    /// Sends the head of a POST whose body of `length` bytes the caller sends.
+    pub fn post_head(&mut self, path: &str, length: usize) -> io::Result<()> {
+        let head =
+            format!("POST {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {length}\r\n\r\n");
+        self.stream().write_all(head.as_bytes())
     }
 
     /// Reads a response; `head_only` for answers to HEAD.

@@ -390,18 +390,13 @@ fn a_client_that_disconnects_does_not_disturb_the_server() {
         let served = frontend.start(&AppSpec::guest("echo"));
         // Half a body, then gone.
         let mut connection = Connection::open(served.addr()).unwrap();
-        let head = b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 1000000\r\n\r\n";
-        connection.stream().write_all(head).unwrap();
+        connection.post_head("/", 1_000_000).unwrap();
         connection.stream().write_all(&[b'a'; 300_000]).unwrap();
         drop(connection);
         // A large echo whose response is left unread.
         let mut connection = Connection::open(served.addr()).unwrap();
         let body = vec![b'b'; 8 << 20];
-        let head = format!(
-            "POST / HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        connection.stream().write_all(head.as_bytes()).unwrap();
+        connection.post_head("/", body.len()).unwrap();
         let _ = connection.stream().write_all(&body[..4 << 20]);
         drop(connection);
 

@@ -105,10 +105,11 @@ fn a_1_gib_echo_streams_without_growing_resident_memory() {
     let before = resident_kib(pid);
 
     let mut connection = Connection::open(served.addr()).unwrap();
+    connection
+        .post_head("/", usize::try_from(TOTAL).unwrap())
+        .unwrap();
     let mut writer = connection.stream().try_clone().unwrap();
     let sender = std::thread::spawn(move || {
-        let head = format!("POST / HTTP/1.1\r\nHost: test\r\nContent-Length: {TOTAL}\r\n\r\n");
-        writer.write_all(head.as_bytes()).unwrap();
         let chunk = vec![0x5Au8; CHUNK];
         for _ in 0..TOTAL / CHUNK as u64 {
             writer.write_all(&chunk).unwrap();

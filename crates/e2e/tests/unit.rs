@@ -183,11 +183,7 @@ fn responses_wait_for_shared_memory_and_all_finish() {
         return;
     };
     let echo = |mut connection: Connection, body: &[u8], pause: Duration| {
-        let head = format!(
-            "POST / HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        connection.stream().write_all(head.as_bytes()).unwrap();
+        connection.post_head("/", body.len()).unwrap();
         connection.stream().write_all(body).unwrap();
         std::thread::sleep(pause);
         let response = connection.read_response(false).unwrap();

@@ -18,7 +18,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 use wasmtime_wasi_http::Error as BodyError;
 
-use crate::unit::{Gone, Request};
+use crate::unit::{Gone, PLAIN_MESSAGE_MAX, Request};
 
 /// Largest piece of request body read from libunit at once.
 const BODY_CHUNK: usize = 64 * 1024;
@@ -27,10 +27,6 @@ const BODY_CHUNKS_AHEAD: usize = 4;
 /// Responses with a declared length up to this go out in one message with
 /// their head, rather than as a head and a body write.
 const SMALL_BODY: u64 = 64 * 1024;
-/// libunit sends a response buffer up to this size inline in a socket write;
-/// a larger one lives in shared memory and goes through the router's queue,
-/// whose wake-ups the loop sends once per batch (see `crate::context`).
-const PLAIN_MESSAGE_MAX: usize = 1024;
 /// Unit carries header names of at most this many bytes.
 const MAX_FIELD_NAME: usize = 255;
 
@@ -221,14 +217,29 @@ async fn respond(
         let message = "the application sent a header Unit cannot carry\n";
         return respond_text(request, StatusCode::INTERNAL_SERVER_ERROR, message);
     }
+    let bytes: usize = fields
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    let shared = request.shared_memory();
+    if !shared && !Request::head_is_plain(fields.len(), bytes) {
+        tracing::error!(
+            app,
+            "no shared memory for a {bytes}-byte response head; raise limits.shm"
+        );
+        let message = "no shared memory left for the response\n";
+        return respond_text(request, StatusCode::SERVICE_UNAVAILABLE, message);
+    }
     let start = |content: &[u8]| {
-        let bytes: usize = fields
-            .iter()
-            .map(|(name, value)| name.as_str().len() + value.len())
-            .sum();
-        // Room past the plain-message size puts even a small response into
-        // shared memory.
-        let room = (bytes + content.len()).max(PLAIN_MESSAGE_MAX);
+        // A response buffer past libunit's plain-message size lives in shared
+        // memory and goes through the router's queue, whose wake-ups the loop
+        // sends once per batch (see `crate::context`): room past that size
+        // puts even a small response there, where it can.
+        let room = if shared {
+            (bytes + content.len()).max(PLAIN_MESSAGE_MAX)
+        } else {
+            bytes + content.len()
+        };
         request.response_init(parts.status.as_u16(), fields.len() as u32, room as u32)?;
         fields.iter().try_for_each(|(name, value)| {
             request.add_field(name.as_str().as_bytes(), value.as_bytes())
@@ -241,7 +252,8 @@ async fn respond(
     };
 
     // A small body of declared length goes out with the head in one message.
-    if let Some(length) = body.size_hint().exact().filter(|&n| n <= SMALL_BODY) {
+    let small = |&length: &u64| shared && length <= SMALL_BODY;
+    if let Some(length) = body.size_hint().exact().filter(small) {
         let Some(content) = collect(body, length).await else {
             // Nothing was sent yet: Unit answers the client with an error.
             return request.done(false);
@@ -258,7 +270,7 @@ async fn respond(
             Some(Ok(frame)) => {
                 // Unit has no trailer API: trailers are dropped.
                 if let Ok(data) = frame.into_data()
-                    && write_all(request, shm_freed, &data).await.is_err()
+                    && write_all(request, shm_freed, &data, shared).await.is_err()
                 {
                     return request.done(false);
                 }
@@ -277,14 +289,25 @@ async fn collect(body: ResponseBody, limit: u64) -> Option<Bytes> {
 }
 
 /// Writes `data` into the response, waiting for Unit to free shared memory
-/// when it is full rather than blocking the loop.
-async fn write_all(request: &Request, shm_freed: &Notify, mut data: &[u8]) -> Result<(), Gone> {
+/// when it is full rather than blocking the loop; without `shared` memory, in
+/// plain messages.
+async fn write_all(
+    request: &Request,
+    shm_freed: &Notify,
+    mut data: &[u8],
+    shared: bool,
+) -> Result<(), Gone> {
+    let piece = if shared {
+        data.len()
+    } else {
+        PLAIN_MESSAGE_MAX
+    };
     while !data.is_empty() {
         // Registered before writing, so that a release in between is not missed.
         let freed = shm_freed.notified();
         tokio::pin!(freed);
         freed.as_mut().enable();
-        match request.write_nb(data)? {
+        match request.write_nb(&data[..piece.min(data.len())])? {
             0 => freed.await,
             written => data = &data[written..],
         }

@@ -15,6 +15,7 @@ use std::rc::Rc;
 
 use super::Request;
 use super::notices::{self, Outcome};
+use super::segments;
 use crate::ffi;
 
 /// What a context is told by libunit. All calls happen on the context's thread.
@@ -117,7 +118,10 @@ impl<E: Events> Ctx<E> {
 
     fn adopt(raw: *mut ffi::nxt_unit_ctx_t, slot: *mut Slot<E>) -> Option<Ctx<E>> {
         match NonNull::new(raw) {
-            Some(raw) => Some(Ctx { raw, slot }),
+            Some(raw) => {
+                segments::context_started();
+                Some(Ctx { raw, slot })
+            }
             None => {
                 // SAFETY: libunit failed and holds no reference to the slot.
                 drop(unsafe { Box::from_raw(slot) });
@@ -152,6 +156,7 @@ impl<E: Events> Ctx<E> {
         unsafe { ffi::nxt_unit_done(self.raw.as_ptr()) };
         // SAFETY: libunit no longer calls back into this context.
         drop(unsafe { Box::from_raw(self.slot) });
+        segments::context_ended();
     }
 }
 
@@ -311,7 +316,13 @@ unsafe extern "C" fn on_port_send<E: Events>(
             (fd, notices::port_send(fd, buf, buf_size, oob, oob_size))
         };
         sent = match outcome {
-            Ok(Outcome::Sent(n)) => n as isize,
+            Ok(Outcome::Sent(n)) => {
+                if oob_size > 0 {
+                    // SAFETY: as above.
+                    unsafe { segments::sent_with_control_data(buf, buf_size) };
+                }
+                n as isize
+            }
             Ok(Outcome::Held { first }) => {
                 if first {
                     // SAFETY: wake-ups are held only while a context of ours runs

@@ -3,18 +3,21 @@
 //! [`Request`] and [`Events`], which keep libunit's rules: a context, its ports
 //! and its requests are used only on the thread that runs the context, and a
 //! port or request is not used once libunit has let go of it. [`notices`]
-//! holds this thread's queue wake-ups to Unit's router for the loop to send.
+//! holds this thread's queue wake-ups to Unit's router for the loop to send;
+//! [`Request::shared_memory`] says whether a response may use shared memory.
 
 mod ctx;
 mod module;
 pub mod notices;
 mod request;
+mod segments;
 
 use std::ffi::CString;
 
 pub use ctx::{Ctx, Events, Port, PortStatus, SharedCtx};
 pub use module::{AppConf, AppProcess, Module};
 pub use request::{Gone, Head, Request};
+pub use segments::PLAIN_MESSAGE_MAX;
 
 use crate::ffi;
 

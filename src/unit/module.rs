@@ -107,6 +107,7 @@ impl AppProcess {
         }
         // SAFETY: initialised just above.
         let mut init = unsafe { init.assume_init() };
+        super::segments::set_limit(init.shm_limit);
         Ctx::init(&mut init, events).ok_or_else(|| anyhow!("nxt_unit_init() failed"))
     }
 }

@@ -3,6 +3,7 @@
 use std::cell::Cell;
 use std::ptr;
 
+use super::segments::{self, PLAIN_MESSAGE_MAX};
 use crate::ffi;
 
 /// libunit ended the request (client gone, context quitting), or we did.
@@ -47,6 +48,25 @@ impl Request {
     fn live(&self) -> Result<*mut ffi::nxt_unit_request_info_t, Gone> {
         let raw = self.raw.get();
         if raw.is_null() { Err(Gone) } else { Ok(raw) }
+    }
+
+    /// Whether this request's response may use shared memory (see
+    /// `segments`). If not, its head must go in a plain message
+    /// ([`Request::head_is_plain`]) and its body in writes of at most
+    /// [`PLAIN_MESSAGE_MAX`] bytes.
+    pub fn shared_memory(&self) -> bool {
+        self.live().is_ok() && segments::available()
+    }
+
+    /// Whether a response head of `fields` header fields, `bytes` bytes in
+    /// all, goes in a plain message.
+    pub fn head_is_plain(fields: usize, bytes: usize) -> bool {
+        // nxt_unit_response_init's buffer: the response, and each field with
+        // the NULs after its name and value, then the bytes.
+        size_of::<ffi::nxt_unit_response_t>()
+            + fields * (size_of::<ffi::nxt_unit_field_t>() + 2)
+            + bytes
+            <= PLAIN_MESSAGE_MAX
     }
 
     pub fn head(&self) -> Result<Head, Gone> {

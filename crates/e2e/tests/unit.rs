@@ -214,6 +214,71 @@ fn responses_wait_for_shared_memory_and_all_finish() {
 }
 
 #[test]
+fn a_burst_to_a_new_process_with_one_segment_is_answered() {
+    // The process's one segment serves only the router thread it was sent to
+    // until that thread takes it; answers for the other router thread meanwhile
+    // used to wait in libunit for an acknowledgement that never came, the
+    // whole context with them.
+    let Some((_unitd, port)) = serve(&AppSpec::guest("hello"), |app| {
+        app["limits"] = json!({ "shm": 10 << 20 });
+    }) else {
+        return;
+    };
+    let clients: Vec<_> = (0..64)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut connection = Connection::open(addr(port)).unwrap();
+                let timeout = Some(Duration::from_secs(10));
+                connection.stream().set_read_timeout(timeout).unwrap();
+                connection.get("/").unwrap().status
+            })
+        })
+        .collect();
+    for client in clients {
+        assert_eq!(client.join().unwrap(), 200);
+    }
+}
+
+#[test]
+fn responses_are_served_when_shared_memory_has_one_segment() {
+    // With one segment and two contexts, either context may make the last
+    // segment at any moment: responses go in plain messages from the start
+    // (bodies in 1 KiB pieces), and the log says so once.
+    let app = AppSpec::guest("echo").env("RVM_THREADS", "2");
+    let Some((unitd, port)) = serve(&app, |app| {
+        app["limits"] = json!({ "shm": 10 << 20 });
+    }) else {
+        return;
+    };
+    // Many connections at once, so that both contexts serve.
+    let clients: Vec<_> = (0..32u32)
+        .map(|n| {
+            std::thread::spawn(move || {
+                let mut connection = Connection::open(addr(port)).unwrap();
+                let timeout = Some(Duration::from_secs(10));
+                connection.stream().set_read_timeout(timeout).unwrap();
+                for (round, size) in [100, 40 << 10, 300 << 10].repeat(4).into_iter().enumerate() {
+                    let body: Vec<u8> = (0..size)
+                        .map(|i: u32| (i ^ n ^ round as u32) as u8)
+                        .collect();
+                    connection.post_head("/", body.len()).unwrap();
+                    connection.stream().write_all(&body).unwrap();
+                    let response = connection.read_response(false).unwrap();
+                    assert_eq!(response.status, 200);
+                    assert!(response.body == body, "echoed body of {size} bytes differs");
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    unitd
+        .logs()
+        .wait_for(&["shared memory segment(s)", "plain messages"]);
+}
+
+#[test]
 fn a_header_name_unit_cannot_carry_is_a_500() {
     let Some((unitd, port)) = serve(&AppSpec::guest("misbehave"), |_| {}) else {
         return;

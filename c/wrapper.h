@@ -10,5 +10,5 @@
 #include <nxt_unit_request.h>
 #include <nxt_unit_response.h>
 #include <nxt_unit_typedefs.h>
-/* The size of libunit's shared memory segments. */
+/* The sizes of libunit's shared memory segments and chunks. */
 #include <nxt_port_memory_int.h>

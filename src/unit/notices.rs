@@ -27,7 +27,7 @@ use crate::ffi;
 /// Unit gives an application process at least one 10 MiB segment.
 const HELD_SHARED_MEMORY: usize = 1 << 20;
 /// Unit's shared-memory chunk: allocations are whole chunks.
-const CHUNK: usize = 16 << 10;
+const CHUNK: usize = ffi::PORT_MMAP_CHUNK_SIZE as usize;
 
 thread_local! {
     /// This thread's context's held wake-ups (a context runs on one thread).

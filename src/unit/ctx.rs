@@ -309,17 +309,16 @@ unsafe extern "C" fn on_port_send<E: Events>(
 ) -> isize {
     let mut sent = -1;
     guarded("port_send", || {
-        // SAFETY: libunit holds the port during the call, and the buffers are
-        // readable for their sizes.
-        let (fd, outcome) = unsafe {
-            let fd = (*port).out_fd;
-            (fd, notices::port_send(fd, buf, buf_size, oob, oob_size))
-        };
+        // SAFETY: libunit holds the port during the call.
+        let fd = unsafe { (*port).out_fd };
+        // SAFETY: libunit's buffers are readable for their sizes.
+        let header = unsafe { header(buf, buf_size) };
+        // SAFETY: as above.
+        let outcome = unsafe { notices::port_send(fd, header, buf, buf_size, oob, oob_size) };
         sent = match outcome {
             Ok(Outcome::Sent(n)) => {
-                if oob_size > 0 {
-                    // SAFETY: as above.
-                    unsafe { segments::sent_with_control_data(buf, buf_size) };
+                if let Some(header) = header.filter(|_| oob_size > 0) {
+                    segments::sent_with_control_data(&header);
                 }
                 n as isize
             }
@@ -339,4 +338,14 @@ unsafe extern "C" fn on_port_send<E: Events>(
         };
     });
     sent
+}
+
+/// The header a port message starts with, if `size` bytes hold one.
+///
+/// # Safety
+/// `buf` is readable for `size` bytes.
+unsafe fn header(buf: *const c_void, size: usize) -> Option<ffi::nxt_port_msg_t> {
+    // SAFETY: as the caller promised, and only when the header fits.
+    (size >= size_of::<ffi::nxt_port_msg_t>())
+        .then(|| unsafe { std::ptr::read_unaligned(buf.cast::<ffi::nxt_port_msg_t>()) })
 }

@@ -93,20 +93,22 @@ pub(super) fn stop_holding() {
     send_held();
 }
 
-/// A write libunit makes to a port whose peer reads `fd`.
+/// A write libunit makes to a port whose peer reads `fd`; `header` is the one
+/// the message starts with.
 ///
 /// # Safety
 /// `buf` is readable for `size` bytes and `oob` for `oob_size` bytes.
 pub(super) unsafe fn port_send(
     fd: RawFd,
+    header: Option<ffi::nxt_port_msg_t>,
     buf: *const c_void,
     size: usize,
     oob: *const c_void,
     oob_size: usize,
 ) -> io::Result<Outcome> {
-    if oob_size == 0 && size == size_of::<ffi::nxt_port_msg_t>() {
-        // SAFETY: as the caller promised; a message this size is a bare header.
-        let msg = unsafe { std::ptr::read_unaligned(buf.cast::<ffi::nxt_port_msg_t>()) };
+    // A wake-up is a bare header.
+    let bare = header.filter(|_| oob_size == 0 && size == size_of::<ffi::nxt_port_msg_t>());
+    if let Some(msg) = bare {
         let wake_up = u32::from(msg.type_) == ffi::nxt_port_msg_type_t__NXT_PORT_MSG_READ_QUEUE;
         let held = HELD.with(|held| {
             if !(wake_up && held.holding.get()) {

@@ -15,7 +15,6 @@
 //! plain messages of at most [`PLAIN_MESSAGE_MAX`] bytes, which need no shared
 //! memory, more slowly.
 
-use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::ffi;
@@ -71,18 +70,10 @@ pub(super) fn available() -> bool {
     false
 }
 
-/// After libunit's message `buf` with control data went out: a new segment's
-/// fd is the only such message it sends to the router.
-///
-/// # Safety
-/// `buf` is readable for `size` bytes.
-pub(super) unsafe fn sent_with_control_data(buf: *const c_void, size: usize) {
-    if size < size_of::<ffi::nxt_port_msg_t>() {
-        return;
-    }
-    // SAFETY: as the caller promised; the message starts with its header.
-    let msg = unsafe { std::ptr::read_unaligned(buf.cast::<ffi::nxt_port_msg_t>()) };
-    if u32::from(msg.type_) == ffi::nxt_port_msg_type_t__NXT_PORT_MSG_MMAP {
+/// After libunit's message with control data (file descriptors) went out: a
+/// new segment's fd is the only such message it sends to the router.
+pub(super) fn sent_with_control_data(header: &ffi::nxt_port_msg_t) {
+    if u32::from(header.type_) == ffi::nxt_port_msg_type_t__NXT_PORT_MSG_MMAP {
         MADE.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -39,8 +39,14 @@ pub struct Connection {
 
 impl Connection {
     pub fn open(addr: SocketAddr) -> io::Result<Connection> {
+        Connection::open_waiting(addr, READ_TIMEOUT)
+    }
+
+    /// A connection whose reads give up after `timeout`: for tests where a
+    /// stuck server is the failure they look for.
+    pub fn open_waiting(addr: SocketAddr, timeout: Duration) -> io::Result<Connection> {
         let stream = TcpStream::connect(addr)?;
-        stream.set_read_timeout(Some(READ_TIMEOUT))?;
+        stream.set_read_timeout(Some(timeout))?;
         stream.set_nodelay(true)?;
         Ok(Connection {
             reader: BufReader::new(stream),

@@ -135,10 +135,8 @@ fn a_killed_application_process_is_replaced() {
         .wait_for(&[&format!("app process {pid} exited on signal 9")]);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let answered = Connection::open(addr(port)).and_then(|mut c| {
-            c.stream().set_read_timeout(Some(Duration::from_secs(2)))?;
-            c.get("/")
-        });
+        let answered = Connection::open_waiting(addr(port), Duration::from_secs(2))
+            .and_then(|mut c| c.get("/"));
         let answered = match answered {
             Ok(r) if r.status == 200 => break,
             Ok(r) => format!("status {}", r.status),
@@ -227,9 +225,8 @@ fn a_burst_to_a_new_process_with_one_segment_is_answered() {
     let clients: Vec<_> = (0..64)
         .map(|_| {
             std::thread::spawn(move || {
-                let mut connection = Connection::open(addr(port)).unwrap();
-                let timeout = Some(Duration::from_secs(10));
-                connection.stream().set_read_timeout(timeout).unwrap();
+                let mut connection =
+                    Connection::open_waiting(addr(port), Duration::from_secs(10)).unwrap();
                 connection.get("/").unwrap().status
             })
         })
@@ -254,9 +251,8 @@ fn responses_are_served_when_shared_memory_has_one_segment() {
     let clients: Vec<_> = (0..32u32)
         .map(|n| {
             std::thread::spawn(move || {
-                let mut connection = Connection::open(addr(port)).unwrap();
-                let timeout = Some(Duration::from_secs(10));
-                connection.stream().set_read_timeout(timeout).unwrap();
+                let mut connection =
+                    Connection::open_waiting(addr(port), Duration::from_secs(10)).unwrap();
                 for (round, size) in [100, 40 << 10, 300 << 10].repeat(4).into_iter().enumerate() {
                     let body: Vec<u8> = (0..size)
                         .map(|i: u32| (i ^ n ^ round as u32) as u8)

@@ -318,7 +318,8 @@ unsafe extern "C" fn on_port_send<E: Events>(
         sent = match outcome {
             Ok(Outcome::Sent(n)) => {
                 if let Some(header) = header.filter(|_| oob_size > 0) {
-                    segments::sent_with_control_data(&header);
+                    // SAFETY: as above.
+                    unsafe { segments::sent_with_control_data(&header, oob, oob_size) };
                 }
                 n as isize
             }

@@ -237,6 +237,38 @@ fn a_burst_to_a_new_process_with_one_segment_is_answered() {
 }
 
 #[test]
+fn shared_memory_serves_again_once_the_router_has_taken_every_segment() {
+    // One segment, one context: the first response makes the segment, and once
+    // the router has taken it responses use it again, so a response head too
+    // large for a plain message (over 1 KiB) is answered rather than refused.
+    let Some((unitd, port)) = serve(&AppSpec::guest("echo"), |app| {
+        app["limits"] = json!({ "shm": 10 << 20 });
+    }) else {
+        return;
+    };
+    // The echo guest returns the request's headers in its response's.
+    let status = |value: &str| {
+        let request = format!("GET / HTTP/1.1\r\nHost: test\r\nX-Big: {value}\r\n\r\n");
+        let mut connection = Connection::open(addr(port)).unwrap();
+        connection.exchange(request.as_bytes()).unwrap().status
+    };
+    assert_eq!(status("small"), 200);
+    let big = "b".repeat(2 << 10);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(&big) != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "a large response head is still refused:\n{}",
+            unitd.logs().text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for _ in 0..20 {
+        assert_eq!(status(&big), 200);
+    }
+}
+
+#[test]
 fn responses_are_served_when_shared_memory_has_one_segment() {
     // With one segment and two contexts, either context may make the last
     // segment at any moment: responses go in plain messages from the start

@@ -26,6 +26,11 @@ fn serve(app: &AppSpec, tune: impl FnOnce(&mut serde_json::Value)) -> Option<(Un
     Some((unitd, port))
 }
 
+/// A unitd serving `app` with `limits.shm` of `bytes`.
+fn serve_with_shm(app: &AppSpec, bytes: u32) -> Option<(Unitd, u16)> {
+    serve(app, |conf| conf["limits"] = json!({ "shm": bytes }))
+}
+
 fn addr(port: u16) -> std::net::SocketAddr {
     std::net::SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -175,9 +180,7 @@ fn responses_wait_for_shared_memory_and_all_finish() {
     // 48 MiB of responses through 20 MiB of shared memory, to clients that read
     // only after a pause: streamed responses wait until the router frees memory
     // (shm_ack_handler), and a small one asked for meanwhile is answered too.
-    let Some((_unitd, port)) = serve(&AppSpec::guest("echo"), |app| {
-        app["limits"] = json!({ "shm": 20 << 20 });
-    }) else {
+    let Some((_unitd, port)) = serve_with_shm(&AppSpec::guest("echo"), 20 << 20) else {
         return;
     };
     let echo = |mut connection: Connection, body: &[u8], pause: Duration| {
@@ -217,9 +220,7 @@ fn a_burst_to_a_new_process_with_one_segment_is_answered() {
     // until that thread takes it; answers for the other router thread meanwhile
     // used to wait in libunit for an acknowledgement that never came, the
     // whole context with them.
-    let Some((_unitd, port)) = serve(&AppSpec::guest("hello"), |app| {
-        app["limits"] = json!({ "shm": 10 << 20 });
-    }) else {
+    let Some((_unitd, port)) = serve_with_shm(&AppSpec::guest("hello"), 10 << 20) else {
         return;
     };
     let clients: Vec<_> = (0..64)
@@ -241,9 +242,7 @@ fn shared_memory_serves_again_once_the_router_has_taken_every_segment() {
     // One segment, one context: the first response makes the segment, and once
     // the router has taken it responses use it again, so a response head too
     // large for a plain message (over 1 KiB) is answered rather than refused.
-    let Some((unitd, port)) = serve(&AppSpec::guest("echo"), |app| {
-        app["limits"] = json!({ "shm": 10 << 20 });
-    }) else {
+    let Some((unitd, port)) = serve_with_shm(&AppSpec::guest("echo"), 10 << 20) else {
         return;
     };
     // The echo guest returns the request's headers in its response's.
@@ -274,9 +273,7 @@ fn responses_are_served_when_shared_memory_has_one_segment() {
     // segment at any moment: responses go in plain messages from the start
     // (bodies in 1 KiB pieces), and the log says so once.
     let app = AppSpec::guest("echo").env("RVM_THREADS", "2");
-    let Some((unitd, port)) = serve(&app, |app| {
-        app["limits"] = json!({ "shm": 10 << 20 });
-    }) else {
+    let Some((unitd, port)) = serve_with_shm(&app, 10 << 20) else {
         return;
     };
     // Many connections at once, so that both contexts serve.

@@ -36,7 +36,8 @@ const SEGMENT: usize = ffi::PORT_MMAP_DATA_SIZE as usize;
 
 /// Segments the process may make, as libunit counts them.
 static LIMIT: AtomicUsize = AtomicUsize::new(1);
-/// Segments the process has made.
+/// Segments the process has made: `SEGMENT_HEADERS`' length, kept apart so
+/// that every response reads it without taking the lock.
 static MADE: AtomicUsize = AtomicUsize::new(0);
 /// The segments made, each as this module sees its header (`None`: it could
 /// not be mapped, so it never counts as taken).
@@ -162,7 +163,7 @@ unsafe fn passed_fd(oob: *const c_void, oob_size: usize) -> Option<RawFd> {
 }
 
 /// A segment's header, mapped read-only for the rest of the process's life
-/// (a page per segment, ten by default).
+/// (two pages per segment; ten segments by default).
 struct SegmentHeader(NonNull<ffi::nxt_port_mmap_header_t>);
 
 // SAFETY: a read-only mapping that is never unmapped: any thread may read it.

@@ -30,7 +30,9 @@ pub trait Events: Sized + 'static {
     fn port_added(&self, port: Rc<Port>);
     /// The port is gone: stop watching it.
     fn port_removed(&self, port: &Port);
-    /// Shared memory was released: writers waiting for it may go on.
+    /// Shared memory was released: writers waiting for it may go on. Also
+    /// told after each `Request::response_init`, where libunit may have taken
+    /// the router's acknowledgement itself.
     fn shm_freed(&self);
     /// Stop once in-flight work is done.
     fn quit(&self);
@@ -194,8 +196,14 @@ fn guarded(what: &str, body: impl FnOnce()) {
 
 unsafe extern "C" fn on_request<E: Events>(req: *mut ffi::nxt_unit_request_info_t) {
     guarded("request_handler", || {
-        // SAFETY: libunit hands a live request of a context of ours, on its thread.
-        let (slot, request) = unsafe { (slot::<E>((*req).ctx), Request::from_raw(req)) };
+        // SAFETY: libunit hands a live request of a context of ours, on its
+        // thread; on_shm_ack::<E> is that context's shm_ack_handler.
+        let (slot, request) = unsafe {
+            (
+                slot::<E>((*req).ctx),
+                Request::from_raw(req, on_shm_ack::<E>),
+            )
+        };
         slot.events.request(request);
     });
 }

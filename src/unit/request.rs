@@ -28,15 +28,26 @@ pub struct Head {
 /// requests belong to the thread that runs their context.
 pub struct Request {
     raw: Cell<*mut ffi::nxt_unit_request_info_t>,
+    /// The context's `shm_ack_handler`.
+    shm_acked: ShmAcked,
 }
+
+/// What libunit calls when the router acknowledges freed shared memory.
+pub(super) type ShmAcked = unsafe extern "C" fn(*mut ffi::nxt_unit_ctx_t);
 
 impl Request {
     /// # Safety
     /// `raw` is a request libunit handed to a callback on this thread, and it
     /// stays valid until `done` or `forget` is called on the returned value.
-    pub unsafe fn from_raw(raw: *mut ffi::nxt_unit_request_info_t) -> Request {
+    /// `shm_acked` is its context's `shm_ack_handler`, which may be called on
+    /// this thread while the request is live.
+    pub(super) unsafe fn from_raw(
+        raw: *mut ffi::nxt_unit_request_info_t,
+        shm_acked: ShmAcked,
+    ) -> Request {
         Request {
             raw: Cell::new(raw),
+            shm_acked,
         }
     }
 
@@ -111,8 +122,18 @@ impl Request {
     pub fn response_init(&self, status: u16, fields: u32, bytes: u32) -> Result<(), Gone> {
         let raw = self.live()?;
         super::notices::before_shared_memory(bytes as usize);
+        // SAFETY: a live request's context outlives it.
+        let ctx = unsafe { (*raw).ctx };
         // SAFETY: live request whose response was not started.
-        check(unsafe { ffi::nxt_unit_response_init(raw, status, fields, bytes) })
+        let started = check(unsafe { ffi::nxt_unit_response_init(raw, status, fields, bytes) });
+        // When shared memory is full, libunit waits in there for the router's
+        // acknowledgement and takes it without calling shm_ack_handler:
+        // responses waiting for one to write on (`write_nb`) hear of it all
+        // the same, or they could wait for good.
+        // SAFETY: as `from_raw` was promised, with the request's context, on
+        // its thread.
+        unsafe { (self.shm_acked)(ctx) };
+        started
     }
 
     /// Adds a header field; `name` is at most 255 bytes.

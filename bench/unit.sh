@@ -66,3 +66,11 @@ awk -v n=$((rate * seconds)) -v a=$((app1 - app0)) -v r=$((router1 - router0)) -
     -v cores="$(nproc)" -v s="$seconds" 'BEGIN {
     printf "CPU time per request in one more run (%.0f req/s, %.1f us of %d cores each):\n", n / s, cores * s * 1e6 / n, cores
     printf "  application process %.1f us, Unit router %.1f us, idle %.1f us\n", a / n, r / n, i / n }'
+
+# How long one request takes with nothing else in flight: mostly the processes
+# waking each other, which is what the idle time above is spent waiting for.
+median_latency() {
+    wrk -t1 -c1 -d"${seconds}s" --latency "$1" | awk '$1 == "50%" { print $2 }'
+}
+echo "median latency at one connection: module $(median_latency "http://127.0.0.1:8201/")," \
+    "return route $(median_latency "http://127.0.0.1:8202/")"

@@ -221,7 +221,7 @@ async fn respond(
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
-    let shared = request.shared_memory();
+    let shared = Request::shared_memory();
     if !shared && !Request::head_is_plain(fields.len(), bytes) {
         tracing::error!(
             app,

@@ -61,12 +61,12 @@ impl Request {
         if raw.is_null() { Err(Gone) } else { Ok(raw) }
     }
 
-    /// Whether this request's response may use shared memory (see
+    /// Whether a response started now may use shared memory (see
     /// `segments`). If not, its head must go in a plain message
     /// ([`Request::head_is_plain`]) and its body in writes of at most
     /// [`PLAIN_MESSAGE_MAX`] bytes.
-    pub fn shared_memory(&self) -> bool {
-        self.live().is_ok() && segments::available()
+    pub fn shared_memory() -> bool {
+        segments::available()
     }
 
     /// Whether a response head of `fields` header fields, `bytes` bytes in

@@ -78,7 +78,8 @@ impl Module for RvmModule {
                 prepared.settings.clone(),
             )
         }?;
-        let main = process.init(Context::new(Arc::new(app), prepared.threads))?;
+        let threads = prepared.threads;
+        let main = process.init(Context::new(Arc::new(app), threads), threads)?;
         context::run(main)
     }
 }

@@ -120,13 +120,11 @@ impl<E: Events> Ctx<E> {
 
     fn adopt(raw: *mut ffi::nxt_unit_ctx_t, slot: *mut Slot<E>) -> Option<Ctx<E>> {
         match NonNull::new(raw) {
-            Some(raw) => {
-                segments::context_started();
-                Some(Ctx { raw, slot })
-            }
+            Some(raw) => Some(Ctx { raw, slot }),
             None => {
                 // SAFETY: libunit failed and holds no reference to the slot.
                 drop(unsafe { Box::from_raw(slot) });
+                segments::context_ended();
                 None
             }
         }

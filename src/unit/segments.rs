@@ -45,23 +45,24 @@ static SEGMENT_HEADERS: Mutex<Vec<Option<SegmentHeader>>> = Mutex::new(Vec::new(
 /// Every segment allowed is made and the router has taken them all: shared
 /// memory is safe to use for the rest of the process's life.
 static ALL_TAKEN: AtomicBool = AtomicBool::new(false);
-/// Contexts running: each may be making a segment at any moment.
-static CONTEXTS: AtomicUsize = AtomicUsize::new(0);
+/// Contexts the process runs or is still to start: each may be making a
+/// segment at any moment.
+static CONTEXTS: AtomicUsize = AtomicUsize::new(1);
 /// Whether the log was told that responses go without shared memory.
 static TOLD: AtomicBool = AtomicBool::new(false);
 
-/// The process's `limits.shm`, before libunit starts.
-pub(super) fn set_limit(shm_limit: u32) {
+/// The process's `limits.shm` and the contexts it will run, before libunit
+/// starts: counted from the start, since the main context serves before the
+/// others are made.
+pub(super) fn set_up(shm_limit: u32, contexts: u32) {
     LIMIT.store(
         (shm_limit as usize).div_ceil(SEGMENT).max(1),
         Ordering::Relaxed,
     );
+    CONTEXTS.store(contexts as usize, Ordering::Relaxed);
 }
 
-pub(super) fn context_started() {
-    CONTEXTS.fetch_add(1, Ordering::Relaxed);
-}
-
+/// A context ended, or could not be made.
 pub(super) fn context_ended() {
     CONTEXTS.fetch_sub(1, Ordering::Relaxed);
 }

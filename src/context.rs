@@ -246,10 +246,15 @@ async fn watch(ctx: Rc<Ctx<Context>>, port: Rc<Port>) {
                     // The other end is gone. libunit takes that for a graceful quit
                     // (once its requests are done) and reports the closed port as a
                     // processed message however often it is asked: tell it once, then
-                    // stop watching the port rather than spin on it.
+                    // stop watching the port rather than spin on it. Unit does this
+                    // to retire a process when the application is reconfigured, so
+                    // it is news, not trouble (a router that died is Unit's to report).
                     let _ = ctx.process(&port);
-                    let message = format!("rvm: Unit closed port fd {}", port.fd());
-                    return unit::log(Level::Warn, &message);
+                    let message = format!(
+                        "rvm: Unit closed port fd {}; quitting once the requests in flight are done",
+                        port.fd()
+                    );
+                    return unit::log(Level::Info, &message);
                 }
                 ready.clear_ready();
             }

@@ -160,7 +160,10 @@ impl Events for Context {
                 });
             match thread {
                 Ok(thread) => self.siblings.borrow_mut().push(thread),
-                Err(e) => unit::log(Level::Alert, &format!("rvm: cannot start thread {n}: {e}")),
+                Err(e) => {
+                    unit::context_not_started();
+                    unit::log(Level::Alert, &format!("rvm: cannot start thread {n}: {e}"));
+                }
             }
         }
     }

@@ -21,6 +21,12 @@ pub use segments::PLAIN_MESSAGE_MAX;
 
 use crate::ffi;
 
+/// A context the process was to run (see [`AppProcess::init`]) will not
+/// start: it no longer counts as one that may make a shared memory segment.
+pub fn context_not_started() {
+    segments::context_ended();
+}
+
 /// Unit's log levels.
 #[derive(Clone, Copy, Debug)]
 pub enum Level {

@@ -43,10 +43,17 @@ pub trait Events: Sized + 'static {
     fn notices_held(&self);
 }
 
+/// The id of the application's shared port (`NXT_UNIT_SHARED_PORT_ID`, a
+/// cast bindgen does not evaluate).
+const SHARED_PORT_ID: u16 = 0xFFFF;
+
 /// A port of a context; usable until libunit removes it.
 pub struct Port {
     raw: *mut ffi::nxt_unit_port_t,
     fd: RawFd,
+    /// The application's shared request queue, as opposed to a context's own
+    /// port.
+    shared: bool,
     live: Cell<bool>,
 }
 
@@ -58,6 +65,28 @@ impl Port {
 
     pub fn is_live(&self) -> bool {
         self.live.get()
+    }
+
+    /// Whether libunit's "nothing to read" may be wrong. A context's own port
+    /// is a queue in shared memory with the socket beside it for messages that
+    /// carry an fd (a request body's file, say), marked in the queue. When the
+    /// socket gives a stale queue wake-up while a marked message is due,
+    /// libunit answers "again" without reading on, and the message behind the
+    /// wake-up waits in the socket, whose readiness was already spent. The
+    /// shared queue reads its socket until it is empty.
+    fn may_hold_more(&self) -> bool {
+        if self.shared {
+            return false;
+        }
+        let mut poll = libc::pollfd {
+            fd: self.fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, for an fd libunit keeps open while the port is
+        // live; a zero timeout never blocks.
+        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+        ready > 0 && poll.revents & libc::POLLIN != 0
     }
 }
 
@@ -71,6 +100,7 @@ struct Slot<E> {
 /// How processing one port message went.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PortStatus {
+    /// A message was read (if only a stale wake-up): there may be more.
     Processed,
     /// Nothing left to read.
     Empty,
@@ -144,6 +174,8 @@ impl<E: Events> Ctx<E> {
         let rc = unsafe { ffi::nxt_unit_process_port_msg(self.raw.as_ptr(), port.raw) };
         match rc as u32 {
             ffi::NXT_UNIT_OK => PortStatus::Processed,
+            // A stale wake-up was read: ask again.
+            ffi::NXT_UNIT_AGAIN if port.may_hold_more() => PortStatus::Processed,
             ffi::NXT_UNIT_AGAIN => PortStatus::Empty,
             _ => PortStatus::Failed,
         }
@@ -230,7 +262,7 @@ unsafe extern "C" fn on_add_port<E: Events>(
     guarded("add_port", || {
         // SAFETY: libunit passes a context of ours and a port valid until it
         // calls remove_port for it.
-        let (slot, fd) = unsafe { (slot::<E>(ctx), (*port).in_fd) };
+        let (slot, fd, id) = unsafe { (slot::<E>(ctx), (*port).in_fd, (*port).id.id) };
         // Ports we only write to have no fd to watch.
         if fd == -1 {
             return;
@@ -244,6 +276,7 @@ unsafe extern "C" fn on_add_port<E: Events>(
         let watched = Rc::new(Port {
             raw: port,
             fd,
+            shared: id == SHARED_PORT_ID,
             live: Cell::new(true),
         });
         slot.ports

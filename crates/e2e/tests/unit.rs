@@ -215,6 +215,53 @@ fn responses_wait_for_shared_memory_and_all_finish() {
 }
 
 #[test]
+fn request_bodies_sent_as_files_arrive_while_shared_memory_is_short() {
+    // Unit hands a request body over 16 KiB to the application as a file, on
+    // the context's own port beside its queue. Among the wake-ups of a busy
+    // exchange (large responses waiting for shared memory) such a message
+    // once stayed unread in the port's socket, and its request never ended.
+    // It happened in one round of a few dozen, so there are many rounds.
+    let Some((unitd, port)) = serve_with_shm(&AppSpec::guest("echo"), 20 << 20) else {
+        return;
+    };
+    let echo = move |body: Vec<u8>, pause: Duration| {
+        std::thread::spawn(move || {
+            let mut connection =
+                Connection::open_waiting(addr(port), Duration::from_secs(15)).unwrap();
+            connection.post_head("/", body.len()).unwrap();
+            connection.stream().write_all(&body).unwrap();
+            std::thread::sleep(pause);
+            let response = connection.read_response(false);
+            response.is_ok_and(|r| r.status == 200 && r.body == body)
+        })
+    };
+    for round in 0..16u32 {
+        let mut clients: Vec<_> = (0..12u32)
+            .map(|n| {
+                let body = (0..(4u32 << 20) + n * (1 << 19)).map(|i| (i ^ n ^ round) as u8);
+                echo(
+                    body.collect(),
+                    Duration::from_millis(300 + 137 * u64::from(n % 5)),
+                )
+            })
+            .collect();
+        for k in 0..4u32 {
+            std::thread::sleep(Duration::from_millis(90 + 40 * u64::from(k)));
+            clients.push(echo(
+                vec![k as u8; (2 << 10) + k as usize * 7000],
+                Duration::ZERO,
+            ));
+        }
+        let answered: Vec<bool> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+        assert!(
+            answered.iter().all(|&ok| ok),
+            "round {round}: answered in full {answered:?}\n{}",
+            unitd.logs().text()
+        );
+    }
+}
+
+#[test]
 fn a_burst_to_a_new_process_with_one_segment_is_answered() {
     // The process's one segment serves only the router thread it was sent to
     // until that thread takes it; answers for the other router thread meanwhile

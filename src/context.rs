@@ -1,7 +1,7 @@
 //! One libunit context and the tokio current-thread loop that drives it on its
 //! own thread: every port's fd is watched by the loop's reactor, and a readable
-//! port is processed until libunit says it is empty. Requests are served as
-//! tasks of the same loop, so no libunit call ever leaves this thread.
+//! port is processed until it is empty (see `Ctx::process`). Requests are
+//! served as tasks of the same loop, so no libunit call ever leaves this thread.
 //!
 //! The loop holds libunit's queue wake-ups to Unit's router (see
 //! [`unit::notices`]) while it has work: the requests read from a port are

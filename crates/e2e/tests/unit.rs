@@ -175,6 +175,19 @@ fn a_64_mib_body_is_echoed_byte_for_byte() {
     assert!(response.body == body, "echoed body differs");
 }
 
+/// Posts `body` and reads the response only after `pause`, as a slow client
+/// does: meanwhile the response waits in Unit's shared memory.
+fn post_and_read_after(
+    mut connection: Connection,
+    body: &[u8],
+    pause: Duration,
+) -> std::io::Result<rvm_e2e::http::Response> {
+    connection.post_head("/", body.len())?;
+    connection.stream().write_all(body)?;
+    std::thread::sleep(pause);
+    connection.read_response(false)
+}
+
 #[test]
 fn responses_wait_for_shared_memory_and_all_finish() {
     // 48 MiB of responses through 20 MiB of shared memory, to clients that read
@@ -183,11 +196,8 @@ fn responses_wait_for_shared_memory_and_all_finish() {
     let Some((_unitd, port)) = serve_with_shm(&AppSpec::guest("echo"), 20 << 20) else {
         return;
     };
-    let echo = |mut connection: Connection, body: &[u8], pause: Duration| {
-        connection.post_head("/", body.len()).unwrap();
-        connection.stream().write_all(body).unwrap();
-        std::thread::sleep(pause);
-        let response = connection.read_response(false).unwrap();
+    let echo = |connection: Connection, body: &[u8], pause: Duration| {
+        let response = post_and_read_after(connection, body, pause).unwrap();
         assert_eq!(response.status, 200);
         assert!(response.body == body, "echoed body differs");
     };
@@ -226,13 +236,9 @@ fn request_bodies_sent_as_files_arrive_while_shared_memory_is_short() {
     };
     let echo = move |body: Vec<u8>, pause: Duration| {
         std::thread::spawn(move || {
-            let mut connection =
-                Connection::open_waiting(addr(port), Duration::from_secs(15)).unwrap();
-            connection.post_head("/", body.len()).unwrap();
-            connection.stream().write_all(&body).unwrap();
-            std::thread::sleep(pause);
-            let response = connection.read_response(false);
-            response.is_ok_and(|r| r.status == 200 && r.body == body)
+            let connection = Connection::open_waiting(addr(port), Duration::from_secs(15)).unwrap();
+            post_and_read_after(connection, &body, pause)
+                .is_ok_and(|r| r.status == 200 && r.body == body)
         })
     };
     for round in 0..16u32 {

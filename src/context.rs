@@ -161,7 +161,6 @@ impl Events for Context {
             match thread {
                 Ok(thread) => self.siblings.borrow_mut().push(thread),
                 Err(e) => {
-                    unit::context_not_started();
                     unit::log(Level::Alert, &format!("rvm: cannot start thread {n}: {e}"));
                 }
             }

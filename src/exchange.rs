@@ -8,9 +8,10 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderName, Response, StatusCode, header};
+use http::{HeaderName, HeaderValue, Response, StatusCode, header};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Limited};
 use rvm_engine::{App, ResponseBody};
@@ -29,6 +30,10 @@ const BODY_CHUNKS_AHEAD: usize = 4;
 const SMALL_BODY: u64 = 64 * 1024;
 /// Unit carries header names of at most this many bytes.
 const MAX_FIELD_NAME: usize = 255;
+/// How long a response waiting for shared memory waits for the router's word
+/// that it freed some before it looks again: the router says so only to a
+/// process that told it it ran out, and not when it takes a new segment.
+const SHARED_MEMORY_RECHECK: Duration = Duration::from_millis(10);
 
 /// Response header fields that describe the connection, not the response: the
 /// router frames the response to the client itself.
@@ -100,9 +105,11 @@ pub async fn serve(
                 tracing::warn!(app = app.name(), status = 400, "bad request: {why}");
                 respond_text(
                     request,
+                    &shm_freed,
                     StatusCode::BAD_REQUEST,
                     &format!("bad request: {why}\n"),
-                );
+                )
+                .await;
             }
         }
         // The pump, if any, stops with the request (or with this task, if the
@@ -215,53 +222,27 @@ async fn respond(
             name.as_str().len()
         );
         let message = "the application sent a header Unit cannot carry\n";
-        return respond_text(request, StatusCode::INTERNAL_SERVER_ERROR, message);
+        return respond_text(
+            request,
+            shm_freed,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            message,
+        )
+        .await;
     }
-    let bytes: usize = fields
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
-    let shared = Request::shared_memory();
-    if !shared && !Request::head_is_plain(fields.len(), bytes) {
-        tracing::error!(
-            app,
-            "no shared memory for a {bytes}-byte response head; raise limits.shm"
-        );
-        let message = "no shared memory left for the response\n";
-        return respond_text(request, StatusCode::SERVICE_UNAVAILABLE, message);
-    }
-    let start = |content: &[u8]| {
-        // A response buffer past libunit's plain-message size lives in shared
-        // memory and goes through the router's queue, whose wake-ups the loop
-        // sends once per batch (see `crate::context`): room past that size
-        // puts even a small response there, where it can.
-        let room = if shared {
-            (bytes + content.len()).max(PLAIN_MESSAGE_MAX)
-        } else {
-            bytes + content.len()
-        };
-        request.response_init(parts.status.as_u16(), fields.len() as u32, room as u32)?;
-        fields.iter().try_for_each(|(name, value)| {
-            request.add_field(name.as_str().as_bytes(), value.as_bytes())
-        })?;
-        if content.is_empty() {
-            Ok(())
-        } else {
-            request.add_content(content)
-        }
-    };
-
+    let status = parts.status.as_u16();
     // A small body of declared length goes out with the head in one message.
-    let small = |&length: &u64| shared && length <= SMALL_BODY;
-    if let Some(length) = body.size_hint().exact().filter(small) {
+    if let Some(length) = body.size_hint().exact().filter(|&n| n <= SMALL_BODY) {
         let Some(content) = collect(body, length).await else {
             // Nothing was sent yet: Unit answers the client with an error.
             return request.done(false);
         };
-        return request.done(start(&content).is_ok());
+        let started = start(request, shm_freed, status, &fields, &content).await;
+        return request.done(started.is_ok());
     }
 
-    if start(&[]).and_then(|()| request.send()).is_err() {
+    let started = start(request, shm_freed, status, &fields, &[]).await;
+    if started.and_then(|()| request.send()).is_err() {
         // The client is gone; dropping the body stops the guest.
         return request.done(false);
     }
@@ -270,7 +251,7 @@ async fn respond(
             Some(Ok(frame)) => {
                 // Unit has no trailer API: trailers are dropped.
                 if let Ok(data) = frame.into_data()
-                    && write_all(request, shm_freed, &data, shared).await.is_err()
+                    && write_all(request, shm_freed, &data).await.is_err()
                 {
                     return request.done(false);
                 }
@@ -282,46 +263,91 @@ async fn respond(
     }
 }
 
+/// Starts the response: its status, header `fields` and `content`, if any, in
+/// one buffer, once shared memory has room for it.
+async fn start(
+    request: &Request,
+    shm_freed: &Notify,
+    status: u16,
+    fields: &[(&HeaderName, &HeaderValue)],
+    content: &[u8],
+) -> Result<(), Gone> {
+    let bytes: usize = fields
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    // A response buffer past libunit's plain-message size lives in shared
+    // memory and goes through the router's queue, whose wake-ups the loop
+    // sends once per batch (see `crate::context`): room past that size puts
+    // even a small response there.
+    let room = (bytes + content.len()).max(PLAIN_MESSAGE_MAX);
+    with_room(shm_freed, || {
+        Ok(request
+            .response_init(status, fields.len() as u32, room as u32)?
+            .then_some(()))
+    })
+    .await?;
+    fields.iter().try_for_each(|(name, value)| {
+        request.add_field(name.as_str().as_bytes(), value.as_bytes())
+    })?;
+    if content.is_empty() {
+        Ok(())
+    } else {
+        request.add_content(content)
+    }
+}
+
 /// The whole body, if it ends cleanly within `limit` bytes.
 async fn collect(body: ResponseBody, limit: u64) -> Option<Bytes> {
     let limit = usize::try_from(limit).ok()?;
     Some(Limited::new(body, limit).collect().await.ok()?.to_bytes())
 }
 
-/// Writes `data` into the response, waiting for Unit to free shared memory
-/// when it is full rather than blocking the loop; without `shared` memory, in
-/// plain messages.
-async fn write_all(
-    request: &Request,
-    shm_freed: &Notify,
-    mut data: &[u8],
-    shared: bool,
-) -> Result<(), Gone> {
-    let piece = if shared {
-        data.len()
-    } else {
-        PLAIN_MESSAGE_MAX
-    };
+/// Writes `data` into the response, waiting on the loop for Unit to free
+/// shared memory when it is full.
+async fn write_all(request: &Request, shm_freed: &Notify, mut data: &[u8]) -> Result<(), Gone> {
     while !data.is_empty() {
-        // Registered before writing, so that a release in between is not missed.
-        let freed = shm_freed.notified();
-        tokio::pin!(freed);
-        freed.as_mut().enable();
-        match request.write_nb(&data[..piece.min(data.len())])? {
-            0 => freed.await,
-            written => data = &data[written..],
-        }
+        let written = with_room(shm_freed, || {
+            let written = request.write_nb(data)?;
+            Ok((written > 0).then_some(written))
+        })
+        .await?;
+        data = &data[written..];
     }
     Ok(())
 }
 
+/// Makes `attempt` until it finds room in shared memory (`Some`), waiting on
+/// the loop in between: for the router's word that it freed memory, or for
+/// [`SHARED_MEMORY_RECHECK`].
+async fn with_room<T>(
+    shm_freed: &Notify,
+    mut attempt: impl FnMut() -> Result<Option<T>, Gone>,
+) -> Result<T, Gone> {
+    loop {
+        // Registered before the attempt, so that a release in between is not missed.
+        let freed = shm_freed.notified();
+        tokio::pin!(freed);
+        freed.as_mut().enable();
+        if let Some(done) = attempt()? {
+            return Ok(done);
+        }
+        let _ = tokio::time::timeout(SHARED_MEMORY_RECHECK, freed).await;
+    }
+}
+
 /// A short plain-text answer from the module itself.
-fn respond_text(request: &Request, status: StatusCode, text: &str) {
+async fn respond_text(request: &Request, shm_freed: &Notify, status: StatusCode, text: &str) {
     const CONTENT_TYPE: (&[u8], &[u8]) = (b"Content-Type", b"text/plain; charset=utf-8");
     // The head's buffer holds the text too.
     let room = CONTENT_TYPE.0.len() + CONTENT_TYPE.1.len() + text.len();
-    let ok = request
-        .response_init(status.as_u16(), 1, room as u32)
+    let started = with_room(shm_freed, || {
+        Ok(request
+            .response_init(status.as_u16(), 1, room as u32)?
+            .then_some(()))
+    });
+    let ok = started
+        .await
         .and_then(|()| request.add_field(CONTENT_TYPE.0, CONTENT_TYPE.1))
         .and_then(|()| request.add_content(text.as_bytes()))
         .and_then(|()| request.send());

@@ -78,8 +78,7 @@ impl Module for RvmModule {
                 prepared.settings.clone(),
             )
         }?;
-        let threads = prepared.threads;
-        let main = process.init(Context::new(Arc::new(app), threads), threads)?;
+        let main = process.init(Context::new(Arc::new(app), prepared.threads))?;
         context::run(main)
     }
 }

@@ -30,9 +30,9 @@ pub trait Events: Sized + 'static {
     fn port_added(&self, port: Rc<Port>);
     /// The port is gone: stop watching it.
     fn port_removed(&self, port: &Port);
-    /// Shared memory was released: writers waiting for it may go on. Also
-    /// told after each `Request::response_init`, where libunit may have taken
-    /// the router's acknowledgement itself.
+    /// Shared memory was released: responses waiting for it may go on. Also
+    /// told after a `Request::response_init` that libunit may have waited in,
+    /// taking the router's acknowledgement itself.
     fn shm_freed(&self);
     /// Stop once in-flight work is done.
     fn quit(&self);
@@ -154,7 +154,6 @@ impl<E: Events> Ctx<E> {
             None => {
                 // SAFETY: libunit failed and holds no reference to the slot.
                 drop(unsafe { Box::from_raw(slot) });
-                segments::context_ended();
                 None
             }
         }
@@ -188,7 +187,6 @@ impl<E: Events> Ctx<E> {
         unsafe { ffi::nxt_unit_done(self.raw.as_ptr()) };
         // SAFETY: libunit no longer calls back into this context.
         drop(unsafe { Box::from_raw(self.slot) });
-        segments::context_ended();
     }
 }
 

@@ -4,7 +4,7 @@
 //! and its requests are used only on the thread that runs the context, and a
 //! port or request is not used once libunit has let go of it. [`notices`]
 //! holds this thread's queue wake-ups to Unit's router for the loop to send;
-//! [`Request::shared_memory`] says whether a response may use shared memory.
+//! `segments` keeps libunit from waiting for shared memory.
 
 mod ctx;
 mod module;
@@ -20,12 +20,6 @@ pub use request::{Gone, Head, Request};
 pub use segments::PLAIN_MESSAGE_MAX;
 
 use crate::ffi;
-
-/// A context the process was to run (see [`AppProcess::init`]) will not
-/// start: it no longer counts as one that may make a shared memory segment.
-pub fn context_not_started() {
-    segments::context_ended();
-}
 
 /// Unit's log levels.
 #[derive(Clone, Copy, Debug)]

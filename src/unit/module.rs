@@ -97,8 +97,8 @@ pub struct AppProcess {
 
 impl AppProcess {
     /// Starts libunit: the main context of this process, its callbacks going to
-    /// `events`; the process will run `contexts` contexts in all.
-    pub fn init<E: Events>(self, events: E, contexts: u32) -> Result<Ctx<E>> {
+    /// `events`.
+    pub fn init<E: Events>(self, events: E) -> Result<Ctx<E>> {
         let mut init = std::mem::MaybeUninit::<ffi::nxt_unit_init_t>::uninit();
         // SAFETY: `task` and `conf` are the ones Unit passed to `start`;
         // nxt_unit_default_init fills every field of `init`.
@@ -108,7 +108,7 @@ impl AppProcess {
         }
         // SAFETY: initialised just above.
         let mut init = unsafe { init.assume_init() };
-        super::segments::set_up(init.shm_limit, contexts);
+        super::segments::set_up(init.shm_limit);
         Ctx::init(&mut init, events).ok_or_else(|| anyhow!("nxt_unit_init() failed"))
     }
 }

@@ -7,14 +7,9 @@
 //! order, and the peer reads all of them when woken.
 //!
 //! libunit hands us every port write (its `port_send` callback); all but the
-//! wake-ups go out at once, as libunit would send them.
-//!
-//! One libunit call blocks: `nxt_unit_response_init` when all of the process's
-//! shared memory is in use waits until the router frees some. The router frees
-//! only memory it was told of, so the memory in messages sent since the
-//! wake-ups were held is kept small (`HELD_SHARED_MEMORY`) before each such
-//! call: however full shared memory is, the router holds most of it and frees
-//! it as it answers its clients.
+//! wake-ups go out at once, as libunit would send them. No libunit call the
+//! module makes waits for the router (see `segments`): a response waiting for
+//! shared memory waits on the loop, and the held wake-ups go out meanwhile.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
@@ -22,12 +17,6 @@ use std::io;
 use std::os::fd::RawFd;
 
 use crate::ffi;
-
-/// Shared memory in messages the router may not have been told of, at most.
-/// Unit gives an application process at least one 10 MiB segment.
-const HELD_SHARED_MEMORY: usize = 1 << 20;
-/// Unit's shared-memory chunk: allocations are whole chunks.
-const CHUNK: usize = ffi::PORT_MMAP_CHUNK_SIZE as usize;
 
 thread_local! {
     /// This thread's context's held wake-ups (a context runs on one thread).
@@ -39,8 +28,6 @@ struct Held {
     holding: Cell<bool>,
     /// One wake-up per peer port fd: one is as good as many.
     notices: RefCell<Vec<(RawFd, ffi::nxt_port_msg_t)>>,
-    /// Shared memory handed out since the wake-ups were last sent, counted high.
-    shared_memory: Cell<usize>,
 }
 
 /// What became of a port write.
@@ -61,23 +48,9 @@ pub fn any_held() -> bool {
     HELD.with(|held| !held.notices.borrow().is_empty())
 }
 
-/// Before libunit may hand out `bytes` of shared memory: sends the wake-ups
-/// held first if the memory in messages since then could grow too large (see
-/// the module's comment).
-pub(super) fn before_shared_memory(bytes: usize) {
-    let bytes = (bytes.div_ceil(CHUNK) + 1) * CHUNK;
-    if HELD.with(|held| held.shared_memory.get()) + bytes > HELD_SHARED_MEMORY {
-        send_held();
-    }
-    HELD.with(|held| held.shared_memory.set(held.shared_memory.get() + bytes));
-}
-
 /// Sends the wake-ups held on this thread.
 pub fn send_held() {
-    let notices = HELD.with(|held| {
-        held.shared_memory.set(0);
-        held.notices.take()
-    });
+    let notices = HELD.with(|held| held.notices.take());
     for (fd, msg) in notices {
         let bytes = std::ptr::from_ref(&msg).cast();
         // SAFETY: `msg` is alive and readable for its size; there is no oob.

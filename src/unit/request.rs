@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::ptr;
 
-use super::segments::{self, PLAIN_MESSAGE_MAX};
+use super::segments::{self, PLAIN_MESSAGE_MAX, Room};
 use crate::ffi;
 
 /// libunit ended the request (client gone, context quitting), or we did.
@@ -61,25 +61,6 @@ impl Request {
         if raw.is_null() { Err(Gone) } else { Ok(raw) }
     }
 
-    /// Whether a response started now may use shared memory (see
-    /// `segments`). If not, its head must go in a plain message
-    /// ([`Request::head_is_plain`]) and its body in writes of at most
-    /// [`PLAIN_MESSAGE_MAX`] bytes.
-    pub fn shared_memory() -> bool {
-        segments::available()
-    }
-
-    /// Whether a response head of `fields` header fields, `bytes` bytes in
-    /// all, goes in a plain message.
-    pub fn head_is_plain(fields: usize, bytes: usize) -> bool {
-        // nxt_unit_response_init's buffer: the response, and each field with
-        // the NULs after its name and value, then the bytes.
-        size_of::<ffi::nxt_unit_response_t>()
-            + fields * (size_of::<ffi::nxt_unit_field_t>() + 2)
-            + bytes
-            <= PLAIN_MESSAGE_MAX
-    }
-
     pub fn head(&self) -> Result<Head, Gone> {
         let raw = self.live()?;
         // SAFETY: a live request's `request` points at its head, whose serialized
@@ -118,22 +99,43 @@ impl Request {
     }
 
     /// Starts the response: status, and room for `fields` header fields of
-    /// `bytes` name and value bytes in all.
-    pub fn response_init(&self, status: u16, fields: u32, bytes: u32) -> Result<(), Gone> {
+    /// `bytes` name and value bytes in all. `Ok(false)`: shared memory has no
+    /// room for the response's buffer now, and nothing was done; ask again
+    /// once the context hears that memory was freed (`Events::shm_freed`), or
+    /// after a while, since the router does not always say so (see `segments`).
+    pub fn response_init(&self, status: u16, fields: u32, bytes: u32) -> Result<bool, Gone> {
         let raw = self.live()?;
-        super::notices::before_shared_memory(bytes as usize);
-        // SAFETY: a live request's context outlives it.
-        let ctx = unsafe { (*raw).ctx };
+        // nxt_unit_response_init's buffer: the response, and each field with
+        // the NULs after its name and value, then the bytes.
+        let size = size_of::<ffi::nxt_unit_response_t>()
+            + fields as usize * (size_of::<ffi::nxt_unit_field_t>() + 2)
+            + bytes as usize;
+        let _allocating = segments::allocating();
+        let room = if size <= PLAIN_MESSAGE_MAX {
+            Room::Free
+        } else {
+            // SAFETY: a live request's response port is set and outlives it.
+            let port = unsafe { (*(*raw).response_port).id.id };
+            segments::room(port, size)
+        };
+        match room {
+            Room::Full => return Ok(false),
+            // libunit may wait for the router to free memory: memory the
+            // router knows of, then.
+            Room::Unknown => super::notices::send_held(),
+            Room::Free => {}
+        }
         // SAFETY: live request whose response was not started.
         let started = check(unsafe { ffi::nxt_unit_response_init(raw, status, fields, bytes) });
-        // When shared memory is full, libunit waits in there for the router's
-        // acknowledgement and takes it without calling shm_ack_handler:
-        // responses waiting for one to write on (`write_nb`) hear of it all
-        // the same, or they could wait for good.
-        // SAFETY: as `from_raw` was promised, with the request's context, on
-        // its thread.
-        unsafe { (self.shm_acked)(ctx) };
-        started
+        if room == Room::Unknown {
+            // libunit may have waited in there for the router's acknowledgement,
+            // and then took it without calling shm_ack_handler: responses
+            // waiting for one hear of it all the same.
+            // SAFETY: as `from_raw` was promised, with the request's context, on
+            // its thread.
+            unsafe { (self.shm_acked)((*raw).ctx) };
+        }
+        started.map(|()| true)
     }
 
     /// Adds a header field; `name` is at most 255 bytes.
@@ -173,7 +175,9 @@ impl Request {
     /// `Ok(0)` means wait for the shared-memory acknowledgement.
     pub fn write_nb(&self, data: &[u8]) -> Result<usize, Gone> {
         let raw = self.live()?;
-        super::notices::before_shared_memory(data.len());
+        // It never waits, but the room it takes must not be room another
+        // context was just told of (see `segments`).
+        let _allocating = segments::allocating();
         // SAFETY: live request whose response head was sent.
         let n =
             unsafe { ffi::nxt_unit_response_write_nb(raw, data.as_ptr().cast(), data.len(), 0) };

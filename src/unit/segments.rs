@@ -1,28 +1,32 @@
-//! Whether a response may use shared memory. libunit makes shared memory in
-//! 10 MiB segments, no more than the application's `limits.shm` allows (ten by
-//! default). A new segment serves only the router thread it was sent to until
-//! that thread has taken it; a response for another router thread meanwhile
-//! finds no memory it may use and, once no more segments may be made, tells the
-//! router so and waits in `nxt_unit_response_init`, the whole context with it,
-//! for an acknowledgement. The router sends one only if it already knows of
-//! free memory, and the thread that reads the notice may not know of the new
-//! segment yet: then nothing wakes the context again (seen with one segment and
-//! a burst of requests to a new application process). Once the router has
-//! taken every segment, waiting is safe: libunit marks each full segment, and
-//! the router acknowledges as soon as it frees memory in one.
+//! Whether libunit would wait for shared memory, so that it never does.
 //!
-//! While segments may still be made, libunit makes one rather than wait. So the
-//! module follows the segments made (libunit sends each one's fd to the router,
-//! through our `port_send`; the module maps the segment's header to see when
-//! the router has taken it), and while no more may be made and one is not yet
-//! taken, responses go in plain messages of at most [`PLAIN_MESSAGE_MAX`]
-//! bytes, which need no shared memory, more slowly.
+//! libunit makes shared memory in 10 MiB segments of 16 KiB chunks, no more
+//! than the application's `limits.shm` allows (ten by default). A response head
+//! past libunit's plain-message size takes whole chunks in a row. When no
+//! segment the calling thread may use has them and no more segments may be
+//! made, `nxt_unit_response_init` tells the router and waits inside libunit for
+//! its acknowledgement: the whole context stops, and libunit sets aside the
+//! other messages its port receives until the port's next one. The router may
+//! never answer: a new segment serves only the router thread it was sent to
+//! until that thread has taken it, and a notice read by another thread that
+//! knows of no free memory is not acknowledged (seen with one segment and a
+//! burst of requests to a new process).
+//!
+//! So the module follows the segments made (libunit sends each one's fd to the
+//! router through our `port_send`; the module maps the segment's header, which
+//! holds its free chunks and whether the router has taken it) and, before
+//! `nxt_unit_response_init`, checks as libunit would whether it finds room
+//! ([`room`]). Without room nothing is called, and the response waits on the
+//! context's loop (`crate::exchange`), which goes on serving meanwhile. A check
+//! and the call it clears happen under one process-wide lock ([`allocating`]),
+//! also held by every other call that takes shared memory, so that no other
+//! context takes the room in between; the router only ever frees memory.
 
 use std::ffi::c_void;
 use std::io;
 use std::os::fd::RawFd;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::ffi;
@@ -31,84 +35,89 @@ use crate::ffi;
 /// to nxt_unit.c): a response head, or a body write, of at most this size
 /// needs no shared memory.
 pub const PLAIN_MESSAGE_MAX: usize = 1024;
-/// Bytes of one segment.
+/// Bytes of one segment (the largest message libunit sends), and of one chunk
+/// of it.
 const SEGMENT: usize = ffi::PORT_MMAP_DATA_SIZE as usize;
+const CHUNK: usize = ffi::PORT_MMAP_CHUNK_SIZE as usize;
+
+// A segment's map of free chunks is read as atomic words.
+const _: () = assert!(size_of::<ffi::nxt_free_map_t>() == size_of::<AtomicU64>());
 
 /// Segments the process may make, as libunit counts them.
 static LIMIT: AtomicUsize = AtomicUsize::new(1);
-/// Segments the process has made: `SEGMENT_HEADERS`' length, kept apart so
-/// that every response reads it without taking the lock.
-static MADE: AtomicUsize = AtomicUsize::new(0);
-/// The segments made, each as this module sees its header (`None`: it could
-/// not be mapped, so it never counts as taken).
-static SEGMENT_HEADERS: Mutex<Vec<Option<SegmentHeader>>> = Mutex::new(Vec::new());
-/// Every segment allowed is made and the router has taken them all: shared
-/// memory is safe to use for the rest of the process's life.
-static ALL_TAKEN: AtomicBool = AtomicBool::new(false);
-/// Contexts the process runs or is still to start: each may be making a
-/// segment at any moment.
-static CONTEXTS: AtomicUsize = AtomicUsize::new(1);
-/// Whether the log was told that responses go without shared memory.
-static TOLD: AtomicBool = AtomicBool::new(false);
+/// Held by every call that may take shared memory, and by the check before it.
+static ALLOCATING: Mutex<()> = Mutex::new(());
+/// The segments made, in libunit's order.
+static SEGMENTS: Mutex<Vec<Segment>> = Mutex::new(Vec::new());
 
-/// The process's `limits.shm` and the contexts it will run, before libunit
-/// starts: counted from the start, since the main context serves before the
-/// others are made.
-pub(super) fn set_up(shm_limit: u32, contexts: u32) {
+/// The process's `limits.shm`, before libunit starts.
+pub(super) fn set_up(shm_limit: u32) {
     LIMIT.store(
         (shm_limit as usize).div_ceil(SEGMENT).max(1),
         Ordering::Relaxed,
     );
-    CONTEXTS.store(contexts as usize, Ordering::Relaxed);
 }
 
-/// A context ended, or could not be made.
-pub(super) fn context_ended() {
-    CONTEXTS.fetch_sub(1, Ordering::Relaxed);
+/// Whether libunit would find room for a message of `bytes` to the router
+/// port `port`, called on this thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Room {
+    /// It would, or it would make a new segment, or it refuses a message
+    /// larger than a segment at once: it does not wait.
+    Free,
+    /// It would wait.
+    Full,
+    /// A segment's header could not be mapped: libunit may wait, as it would
+    /// without this module.
+    Unknown,
 }
 
-/// Whether a response may use shared memory: a segment may still be made even
-/// if every other context makes one at the same moment, or all are made and
-/// the router has taken every one.
-pub(super) fn available() -> bool {
-    let others = CONTEXTS.load(Ordering::Relaxed).saturating_sub(1);
-    let limit = LIMIT.load(Ordering::Relaxed);
-    if MADE.load(Ordering::Relaxed) + others < limit || ALL_TAKEN.load(Ordering::Relaxed) {
-        return true;
-    }
-    if all_made_and_taken(limit) {
-        ALL_TAKEN.store(true, Ordering::Relaxed);
-        return true;
-    }
-    if !TOLD.swap(true, Ordering::Relaxed) {
-        let message = format!(
-            "rvm: limits.shm allows {limit} shared memory segment(s) of {} MiB; responses go \
-             in plain messages, more slowly, while libunit could wait for a segment Unit's \
-             router has not taken yet",
-            SEGMENT >> 20
-        );
-        super::log(super::Level::Warn, &message);
-    }
-    false
-}
-
-fn all_made_and_taken(limit: usize) -> bool {
-    let headers = segment_headers();
-    headers.len() >= limit
-        && headers
-            .iter()
-            .all(|h| h.as_ref().is_some_and(SegmentHeader::taken))
-}
-
-/// A list only ever pushed to: a panic while it was held left it whole.
-fn segment_headers() -> MutexGuard<'static, Vec<Option<SegmentHeader>>> {
-    SEGMENT_HEADERS
+/// The lock under which [`room`] is asked and the call it clears is made, and
+/// every other call that may take shared memory.
+pub(super) fn allocating() -> MutexGuard<'static, ()> {
+    // It guards no data: a panic while it was held left nothing half done.
+    ALLOCATING
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// After libunit's message with control data `oob` went out: a new segment's
-/// fd is the only such message it sends to the router.
+/// Whether libunit would find room for `bytes` in a row, as
+/// `nxt_unit_mmap_get` looks: in a segment the router has taken, or in one
+/// sent over `port` by this thread; else in a new segment, if one may be made.
+/// Ask it holding [`allocating`].
+pub(super) fn room(port: ffi::nxt_port_id_t, bytes: usize) -> Room {
+    let segments = segments();
+    if segments.len() < LIMIT.load(Ordering::Relaxed) || bytes > SEGMENT {
+        return Room::Free;
+    }
+    let chunks = bytes.div_ceil(CHUNK);
+    // SAFETY: no preconditions; libunit compares the same value.
+    let thread = unsafe { libc::pthread_self() };
+    let mut room = Room::Full;
+    for segment in segments.iter() {
+        match &segment.header {
+            Some(header) if header.usable(port, segment.thread == thread) => {
+                if header.has_free_run(chunks) {
+                    return Room::Free;
+                }
+            }
+            Some(_) => {}
+            None => room = Room::Unknown,
+        }
+    }
+    room
+}
+
+/// A list only ever pushed to: a panic while it was held left it whole.
+fn segments() -> MutexGuard<'static, Vec<Segment>> {
+    SEGMENTS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// After libunit's message with control data `oob` went out on this thread: a
+/// new segment's fd is the only such message it sends to the router, from the
+/// thread that made the segment.
 ///
 /// # Safety
 /// `oob` is readable for `oob_size` bytes.
@@ -128,15 +137,15 @@ pub(super) unsafe fn sent_with_control_data(
     let header = mapped
         .inspect_err(|e| {
             let message = format!(
-                "rvm: cannot map a shared memory segment's header ({e}); responses will go \
-                 in plain messages once all segments are made"
+                "rvm: cannot map a shared memory segment's header ({e}); once all segments \
+                 are made, a response may wait inside libunit, its context with it"
             );
             super::log(super::Level::Warn, &message);
         })
         .ok();
-    let mut headers = segment_headers();
-    headers.push(header);
-    MADE.store(headers.len(), Ordering::Relaxed);
+    // SAFETY: no preconditions.
+    let thread = unsafe { libc::pthread_self() };
+    segments().push(Segment { header, thread });
 }
 
 /// The file descriptor a port message's control data passes, if any.
@@ -161,6 +170,15 @@ unsafe fn passed_fd(oob: *const c_void, oob_size: usize) -> Option<RawFd> {
         }
     }
     None
+}
+
+/// A segment libunit made.
+struct Segment {
+    /// Its header as this module sees it; `None` if it could not be mapped.
+    header: Option<SegmentHeader>,
+    /// The thread that made it: until the router takes the segment, libunit
+    /// uses it only from this thread.
+    thread: libc::pthread_t,
 }
 
 /// A segment's header, mapped read-only for the rest of the process's life
@@ -197,11 +215,54 @@ impl SegmentHeader {
             .ok_or_else(|| io::Error::other("mmap returned a null address"))
     }
 
-    fn taken(&self) -> bool {
+    /// Whether libunit uses the segment for a message to `port` from a thread
+    /// that made it (`own`) or not.
+    fn usable(&self, port: ffi::nxt_port_id_t, own: bool) -> bool {
         // SAFETY: mapped for the process's life and page-aligned, so the field
         // is aligned. The router writes it once, in another process; a
         // volatile read sees the old value or the new one, as libunit's does.
         let sent_over = unsafe { ptr::read_volatile(&raw const (*self.0.as_ptr()).sent_over) };
-        sent_over == Self::TAKEN
+        sent_over == Self::TAKEN || (sent_over == port && own)
     }
+
+    /// Whether `chunks` chunks in a row are free. libunit's first-fit search
+    /// finds such a run whenever there is one: it restarts past each busy
+    /// chunk, and the map ends with the segment.
+    fn has_free_run(&self, chunks: usize) -> bool {
+        let mut run = 0;
+        for word in self.free_map() {
+            let free = word.load(Ordering::Relaxed);
+            if free == 0 {
+                run = 0;
+                continue;
+            }
+            for bit in 0..u64::BITS {
+                if free >> bit & 1 == 1 {
+                    run += 1;
+                    if run >= chunks {
+                        return true;
+                    }
+                } else {
+                    run = 0;
+                }
+            }
+        }
+        false
+    }
+
+    /// The segment's map of free chunks (a set bit is a free chunk), which
+    /// libunit and the router change atomically.
+    fn free_map(&self) -> &[AtomicU64] {
+        // SAFETY: mapped for the process's life; the map's words are 8-byte
+        // aligned in the page-aligned header and as wide as an AtomicU64
+        // (checked above), and every writer changes them atomically.
+        unsafe {
+            let map = &raw const (*self.0.as_ptr()).free_map;
+            std::slice::from_raw_parts(map.cast::<AtomicU64>(), array_len(map))
+        }
+    }
+}
+
+fn array_len<T, const N: usize>(_: *const [T; N]) -> usize {
+    N
 }

@@ -166,6 +166,29 @@ fn trap_before_the_response_is_a_500_with_the_trap_in_the_log() {
 }
 
 #[test]
+fn a_host_call_that_fails_the_guest_is_a_500_with_the_cause_in_the_log() {
+    // wasi:http takes up to 128 KiB of header fields: a guest asking for more
+    // is stopped there, as by a trap. A large head within it is served.
+    each_frontend(|frontend| {
+        let served = frontend.start(&AppSpec::guest("misbehave"));
+        let response = get(served.addr(), "/big-header?kib=100");
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("x-big").map(<[u8]>::len), Some(100 << 10));
+        let response = get(served.addr(), "/big-header?kib=200");
+        assert_eq!(response.status, 500);
+        assert_eq!(response.text(), "the application failed (trap)\n");
+        let line = served
+            .logs()
+            .wait_for(&["request failed", "path=/big-header", "status=500"]);
+        assert!(
+            line.contains("guest trapped: total size of fields exceeds limit at "),
+            "{line}"
+        );
+        still_serves(&*served);
+    });
+}
+
+#[test]
 fn exhausted_fuel_is_a_500_naming_the_budget() {
     each_frontend(|frontend| {
         let served = frontend.start(&AppSpec::guest("misbehave").env("RVM_FUEL", "5000000"));

@@ -12,7 +12,8 @@ use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 pub enum Failure {
     /// The request could not be handed to a guest (e.g. a `Host` that is not UTF-8).
     BadRequest(String),
-    /// The guest trapped; the message holds the trap and its wasm backtrace.
+    /// The guest trapped, or a host call it made failed it; the message holds
+    /// the cause and the wasm backtrace.
     Trap(String),
     /// The guest used up its fuel budget.
     FuelExhausted { budget: u64 },
@@ -55,6 +56,9 @@ impl Failure {
                     limit,
                     trap: detail,
                 },
+                // A host call refused the running guest (wasi:http's limit on
+                // the size of fields, say): wasmtime traps the guest with it.
+                None if error.downcast_ref::<WasmBacktrace>().is_some() => Failure::Trap(detail),
                 None => Failure::Host(detail),
             },
         }

@@ -15,6 +15,7 @@
 //! | `/slow?ms=N` | answers after N milliseconds (a well-behaved slow request) |
 //! | `/counter` | counts its calls in a global: always 1 with a fresh instance per request |
 //! | `/long-header` | answers with a 300-byte header name (more than Unit can carry) |
+//! | `/big-header?kib=N` | answers with a header of N KiB (wasi:http takes up to 128 KiB of fields) |
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -62,6 +63,15 @@ impl Guest for Misbehave {
             "/long-header" => {
                 let name = "x-".to_string() + &"long".repeat(75) + "-name";
                 let headers = Fields::from_list(&[(name, b"value".to_vec())]).expect("valid field");
+                let response = OutgoingResponse::new(headers);
+                let body = response.body().expect("response body is taken once");
+                ResponseOutparam::set(out, Ok(response));
+                OutgoingBody::finish(body, None).expect("finish body");
+            }
+            "/big-header" => {
+                let kib: usize = param("kib").parse().unwrap_or(1);
+                let headers = Fields::from_list(&[("x-big".to_string(), vec![b'b'; kib << 10])])
+                    .expect("valid field");
                 let response = OutgoingResponse::new(headers);
                 let body = response.body().expect("response body is taken once");
                 ResponseOutparam::set(out, Ok(response));

@@ -171,10 +171,17 @@ impl Events for Context {
 /// Runs the context until libunit tells it to quit, then ends it (after the
 /// contexts it started, if it is the main one).
 pub fn run(ctx: Ctx<Context>) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the context's event loop")?;
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            // libunit lets go of a context only when told it is done.
+            ctx.done();
+            return Err(e).context("cannot start the context's event loop");
+        }
+    };
     let ctx = Rc::new(ctx);
     LocalSet::new().block_on(&runtime, drive(Rc::clone(&ctx)));
     // Tasks still holding the context go with the loop.

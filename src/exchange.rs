@@ -230,18 +230,17 @@ async fn respond(
         )
         .await;
     }
-    let status = parts.status.as_u16();
     // A small body of declared length goes out with the head in one message.
     if let Some(length) = body.size_hint().exact().filter(|&n| n <= SMALL_BODY) {
         let Some(content) = collect(body, length).await else {
             // Nothing was sent yet: Unit answers the client with an error.
             return request.done(false);
         };
-        let started = start(request, shm_freed, status, &fields, &content).await;
+        let started = start(request, shm_freed, parts.status, &fields, &content).await;
         return request.done(started.is_ok());
     }
 
-    let started = start(request, shm_freed, status, &fields, &[]).await;
+    let started = start(request, shm_freed, parts.status, &fields, &[]).await;
     if started.and_then(|()| request.send()).is_err() {
         // The client is gone; dropping the body stops the guest.
         return request.done(false);
@@ -268,7 +267,7 @@ async fn respond(
 async fn start(
     request: &Request,
     shm_freed: &Notify,
-    status: u16,
+    status: StatusCode,
     fields: &[(&HeaderName, &HeaderValue)],
     content: &[u8],
 ) -> Result<(), Gone> {
@@ -283,7 +282,7 @@ async fn start(
     let room = (bytes + content.len()).max(PLAIN_MESSAGE_MAX);
     with_room(shm_freed, || {
         Ok(request
-            .response_init(status, fields.len() as u32, room as u32)?
+            .response_init(status.as_u16(), fields.len() as u32, room as u32)?
             .then_some(()))
     })
     .await?;
@@ -336,7 +335,9 @@ async fn with_room<T>(
     }
 }
 
-/// A short plain-text answer from the module itself.
+/// A short plain-text answer from the module itself. Sized to fit a plain
+/// message, it needs no shared memory: it goes out even while all of it is in
+/// use.
 async fn respond_text(request: &Request, shm_freed: &Notify, status: StatusCode, text: &str) {
     const CONTENT_TYPE: (&[u8], &[u8]) = (b"Content-Type", b"text/plain; charset=utf-8");
     // The head's buffer holds the text too.

@@ -172,7 +172,8 @@ impl Request {
     }
 
     /// Writes as much of `data` as shared memory takes now, without blocking;
-    /// `Ok(0)` means wait for the shared-memory acknowledgement.
+    /// `Ok(0)`: no room now, ask again as after [`Request::response_init`]'s
+    /// `Ok(false)`.
     pub fn write_nb(&self, data: &[u8]) -> Result<usize, Gone> {
         let raw = self.live()?;
         // It never waits, but the room it takes must not be room another

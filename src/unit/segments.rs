@@ -68,7 +68,7 @@ pub(super) enum Room {
     /// It would wait.
     Full,
     /// A segment's header could not be mapped: libunit may wait, as it would
-    /// without this module.
+    /// without this module, and other contexts wait for the lock meanwhile.
     Unknown,
 }
 
@@ -138,7 +138,7 @@ pub(super) unsafe fn sent_with_control_data(
         .inspect_err(|e| {
             let message = format!(
                 "rvm: cannot map a shared memory segment's header ({e}); once all segments \
-                 are made, a response may wait inside libunit, its context with it"
+                 are made, a response may wait inside libunit, and every context with it"
             );
             super::log(super::Level::Warn, &message);
         })

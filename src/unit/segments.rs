@@ -35,8 +35,8 @@ use crate::ffi;
 /// to nxt_unit.c): a response head, or a body write, of at most this size
 /// needs no shared memory.
 pub const PLAIN_MESSAGE_MAX: usize = 1024;
-/// Bytes of one segment (the largest message libunit sends), and of one chunk
-/// of it.
+/// Bytes of one segment (the largest buffer libunit makes in one piece), and
+/// of one chunk of it.
 const SEGMENT: usize = ffi::PORT_MMAP_DATA_SIZE as usize;
 const CHUNK: usize = ffi::PORT_MMAP_CHUNK_SIZE as usize;
 

@@ -28,6 +28,11 @@ const BODY_CHUNKS_AHEAD: usize = 4;
 /// Responses with a declared length up to this go out in one message with
 /// their head, rather than as a head and a body write.
 const SMALL_BODY: u64 = 64 * 1024;
+/// The least room a guest's response asks for in its head's buffer. The buffer
+/// then exceeds libunit's plain-message size, so it lives in shared memory and
+/// goes through the router's queue, whose wake-ups the loop sends once per
+/// batch (see `crate::context`): even a small response goes there.
+const GUEST_HEAD_ROOM: usize = PLAIN_MESSAGE_MAX;
 /// Unit carries header names of at most this many bytes.
 const MAX_FIELD_NAME: usize = 255;
 /// How long a response waiting for shared memory waits for the router's word
@@ -236,11 +241,27 @@ async fn respond(
             // Nothing was sent yet: Unit answers the client with an error.
             return request.done(false);
         };
-        let started = start(request, shm_freed, parts.status, &fields, &content).await;
+        let started = start(
+            request,
+            shm_freed,
+            parts.status,
+            &fields,
+            &content,
+            GUEST_HEAD_ROOM,
+        )
+        .await;
         return request.done(started.is_ok());
     }
 
-    let started = start(request, shm_freed, parts.status, &fields, &[]).await;
+    let started = start(
+        request,
+        shm_freed,
+        parts.status,
+        &fields,
+        &[],
+        GUEST_HEAD_ROOM,
+    )
+    .await;
     if started.and_then(|()| request.send()).is_err() {
         // The client is gone; dropping the body stops the guest.
         return request.done(false);
@@ -263,23 +284,21 @@ async fn respond(
 }
 
 /// Starts the response: its status, header `fields` and `content`, if any, in
-/// one buffer, once shared memory has room for it.
+/// one buffer with room for at least `least` bytes of them, once shared memory
+/// has room for it.
 async fn start(
     request: &Request,
     shm_freed: &Notify,
     status: StatusCode,
     fields: &[(&HeaderName, &HeaderValue)],
     content: &[u8],
+    least: usize,
 ) -> Result<(), Gone> {
     let bytes: usize = fields
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
-    // A response buffer past libunit's plain-message size lives in shared
-    // memory and goes through the router's queue, whose wake-ups the loop
-    // sends once per batch (see `crate::context`): room past that size puts
-    // even a small response there.
-    let room = (bytes + content.len()).max(PLAIN_MESSAGE_MAX);
+    let room = (bytes + content.len()).max(least);
     with_room(shm_freed, || {
         Ok(request
             .response_init(status.as_u16(), fields.len() as u32, room as u32)?
@@ -335,22 +354,13 @@ async fn with_room<T>(
     }
 }
 
-/// A short plain-text answer from the module itself. Sized to fit a plain
-/// message, it needs no shared memory: it goes out even while all of it is in
-/// use.
+/// A short plain-text answer from the module itself. It asks for no more room
+/// than it needs, so it fits a plain message and needs no shared memory: it
+/// goes out even while all of it is in use.
 async fn respond_text(request: &Request, shm_freed: &Notify, status: StatusCode, text: &str) {
-    const CONTENT_TYPE: (&[u8], &[u8]) = (b"Content-Type", b"text/plain; charset=utf-8");
-    // The head's buffer holds the text too.
-    let room = CONTENT_TYPE.0.len() + CONTENT_TYPE.1.len() + text.len();
-    let started = with_room(shm_freed, || {
-        Ok(request
-            .response_init(status.as_u16(), 1, room as u32)?
-            .then_some(()))
-    });
-    let ok = started
-        .await
-        .and_then(|()| request.add_field(CONTENT_TYPE.0, CONTENT_TYPE.1))
-        .and_then(|()| request.add_content(text.as_bytes()))
-        .and_then(|()| request.send());
-    request.done(ok.is_ok());
+    let content_type = HeaderValue::from_static("text/plain; charset=utf-8");
+    let fields = [(&header::CONTENT_TYPE, &content_type)];
+    let started = start(request, shm_freed, status, &fields, text.as_bytes(), 0).await;
+    // A started response goes out as the request ends.
+    request.done(started.is_ok());
 }

@@ -88,14 +88,17 @@ impl Events for Context {
         self.requests
             .borrow_mut()
             .insert(exchange.key(), Rc::clone(&exchange));
-        let task = tokio::task::spawn_local(sending_notices_first_after_long_turns(
+        // Boxed: tokio moves a task's future as it makes and finishes the
+        // task (several copies of it per request), and a pointer is cheaper to
+        // move than the few KiB a request's state takes.
+        let task = tokio::task::spawn_local(sending_notices_first_after_long_turns(Box::pin(
             crate::exchange::serve(
                 Arc::clone(&self.app),
                 Rc::clone(&exchange),
                 Rc::clone(&self.shm_freed),
                 Rc::clone(&self.requests),
             ),
-        ));
+        )));
         exchange.set_task(task.abort_handle());
     }
 

@@ -53,7 +53,10 @@ impl App {
             pre: self.pre.clone(),
             settings: Arc::clone(&self.settings),
         };
-        let task = tokio::spawn(guest.run(request, sender, done));
+        // Boxed: tokio moves a task's future as it makes and finishes the
+        // task, and a pointer is cheaper to move than the state of an
+        // instantiation and a call.
+        let task = tokio::spawn(Box::pin(guest.run(request, sender, done)));
         let inflight = Inflight::new(record, task, outcome);
 
         match receiver.await {

@@ -9,6 +9,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup >/dev/null
-# The release profile, whole-program optimised as the module and `rvm` ship, rather
-# than cargo's bench profile (which this workspace builds without it).
+# The release profile, whole-program optimised as the module and `rvm` ship, and
+# the one the other benchmarks build, so its dependencies are compiled once.
 cargo bench --locked --profile release -p rvm-engine --bench handle

@@ -153,8 +153,8 @@ fn cargo() -> Command {
     cargo
 }
 
-/// The profile this test binary was built with (`debug` or `release`), so that
-/// the binaries it runs are built alike.
+/// The directory of the profile this test binary was built with (`debug` for
+/// `dev`, else the profile's name), so that the binaries it runs are built alike.
 fn profile_dir() -> PathBuf {
     // target/<profile>/deps/<test binary>
     let exe = std::env::current_exe().expect("test binary path");
@@ -167,8 +167,8 @@ fn profile_dir() -> PathBuf {
 /// Builds, once, the programs of this workspace that the tests run, in this
 /// test's profile: the `rvm` binary and, where a built Unit tree is found, the
 /// Unit module. One cargo invocation builds both, so that their dependencies
-/// are compiled once and their (whole-program optimised) links run side by
-/// side. Returns the directory they are in.
+/// are compiled once and their links run side by side. Returns the directory
+/// they are in.
 fn workspace_programs() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -180,8 +180,9 @@ fn workspace_programs() -> &'static Path {
         if let Ok(tree) = unit::built_tree() {
             build.args(["-p", "nxt_rvm"]).env("UNIT_SRC", tree);
         }
-        if profile.file_name().is_some_and(|p| p == "release") {
-            build.arg("--release");
+        // `dev` builds into `debug`; every other profile into a directory of its name.
+        if let Some(name) = profile.file_name().filter(|name| *name != "debug") {
+            build.arg("--profile").arg(name);
         }
         let status = build.status().expect("run cargo build");
         assert!(status.success(), "building rvm and the Unit module failed");

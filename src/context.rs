@@ -4,9 +4,9 @@
 //! served as tasks of the same loop, so no libunit call ever leaves this thread.
 //!
 //! The loop holds libunit's queue wake-ups to Unit's router (see
-//! [`unit::notices`]) while it has work: the requests read from a port are
-//! served first, then one task sends the wake-ups, so a batch of responses
-//! wakes the router once.
+//! [`unit::notices`]) while it has work: once the requests read from a port
+//! have had their first turn, one task sends the wake-ups, so the router is
+//! woken once for a batch's acknowledgements and once for its responses.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;

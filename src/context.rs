@@ -6,14 +6,15 @@
 //! The loop holds libunit's queue wake-ups to Unit's router (see
 //! [`unit::notices`]) while it has work: once the requests read from a port
 //! have had their first turn, one task sends the wake-ups, so the router is
-//! woken once for a batch's acknowledgements and once for its responses.
+//! woken once for a batch's acknowledgements and once for its responses. A
+//! guest runs in a task of its own (the engine's), so one computing for a long
+//! time yields at each epoch tick and the sender runs between its turns.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use rvm_engine::App;
@@ -27,9 +28,6 @@ use crate::unit::{self, Ctx, Events, Level, Port, PortStatus, Request, SharedCtx
 
 /// Port messages processed in a row before other tasks get a turn.
 const MESSAGES_PER_TURN: u32 = 64;
-/// A request's turn this long was a guest computing, not one serving a
-/// request start to end (tens of microseconds for a small one).
-const LONG_TURN: Duration = Duration::from_millis(1);
 
 /// A context's state, told of everything by libunit (see [`Events`]).
 pub struct Context {
@@ -91,13 +89,11 @@ impl Events for Context {
         // Boxed: tokio moves a task's future as it makes and finishes the
         // task (several copies of it per request), and a pointer is cheaper to
         // move than the few KiB a request's state takes.
-        let task = tokio::task::spawn_local(sending_notices_first_after_long_turns(Box::pin(
-            crate::exchange::serve(
-                Arc::clone(&self.app),
-                Rc::clone(&exchange),
-                Rc::clone(&self.shm_freed),
-                Rc::clone(&self.requests),
-            ),
+        let task = tokio::task::spawn_local(Box::pin(crate::exchange::serve(
+            Arc::clone(&self.app),
+            Rc::clone(&exchange),
+            Rc::clone(&self.shm_freed),
+            Rc::clone(&self.requests),
         )));
         exchange.set_task(task.abort_handle());
     }
@@ -302,24 +298,6 @@ async fn drain(ctx: &Ctx<Context>, port: &Port) -> bool {
     events.draining.set(events.draining.get() - 1);
     events.send_held_soon();
     live
-}
-
-/// A request's task. A turn that ran long was a guest computing until its
-/// epoch yield, and its next turn will likely be as long: the wake-ups held
-/// meanwhile go out before it, rather than wait for it.
-async fn sending_notices_first_after_long_turns<F: Future>(task: F) -> F::Output {
-    let mut task = std::pin::pin!(task);
-    let mut long = false;
-    std::future::poll_fn(|cx| {
-        if long {
-            notices::send_held();
-        }
-        let started = Instant::now();
-        let poll = task.as_mut().poll(cx);
-        long = started.elapsed() >= LONG_TURN;
-        poll
-    })
-    .await
 }
 
 /// A duplicate of the port's fd for the reactor: libunit closes its own when it

@@ -12,23 +12,13 @@ connections=${2:-32}
 threads=${3:-1}
 unit=${UNIT_SRC:-/opt/unit}
 . bench/wrk.sh
-[ -x "$unit/build/sbin/unitd" ] || { echo "needs a built Unit tree in UNIT_SRC (now: $unit)"; exit 1; }
+. scripts/unitd.sh
 
 scripts/setup >/dev/null
-UNIT_SRC=$unit cargo build --release --locked -p nxt_rvm
+module=$(UNIT_SRC=$unit scripts/build-module)
 
-dir=$(mktemp -d)
-mkdir -p "$dir"/{modules,state,tmp}
-chmod 1777 "$dir/tmp"
-cp target/release/libnxt_rvm.so "$dir/modules/rvm.unit.so"
-cp example/target/wasm32-wasip2/release/hello.wasm "$dir/"
-chmod -R a+rX "$dir"
-"$unit/build/sbin/unitd" --no-daemon --control "unix:$dir/control.sock" --pid "$dir/unit.pid" \
-    --log "$dir/unit.log" --modulesdir "$dir/modules" --statedir "$dir/state" --tmpdir "$dir/tmp" &
-unitd=$!
-trap 'kill $unitd 2>/dev/null; wait $unitd 2>/dev/null; rm -rf "$dir"' EXIT
-until [ -S "$dir/control.sock" ]; do sleep 0.1; done
-curl -fs --unix-socket "$dir/control.sock" -X PUT http://localhost/config -d @- >/dev/null <<JSON
+unitd_start "$unit" "$module"
+unitd_put "$(cat <<JSON
 {
   "listeners": {
     "127.0.0.1:8201": { "pass": "applications/hello" },
@@ -38,13 +28,14 @@ curl -fs --unix-socket "$dir/control.sock" -X PUT http://localhost/config -d @- 
   "applications": {
     "hello": {
       "type": "wasm-wasi-component",
-      "component": "$dir/hello.wasm",
+      "component": "$unitd_dir/hello.wasm",
       "processes": 1,
       "environment": { "RVM_THREADS": "$threads" }
     }
   }
 }
 JSON
+)"
 until curl -fs http://127.0.0.1:8201/ >/dev/null; do sleep 0.2; done
 
 version=$("$unit/build/sbin/unitd" --version 2>&1 | awk '/version/ {print $NF; exit}')
@@ -54,8 +45,8 @@ compare "Unit + rvm module + hello.wasm" "http://127.0.0.1:8201/" "Unit return r
 # Where the CPU time of one more run of the module goes, per request: the
 # application process is what this module costs; the router and wrk share the
 # same cores, and whatever is left idle is lost to their waiting on each other.
-router=$(pgrep -P "$unitd" -f 'unit: router')
-prototype=$(pgrep -P "$unitd" -f 'prototype')
+router=$(pgrep -P "$unitd_pid" -f 'unit: router')
+prototype=$(pgrep -P "$unitd_pid" -f 'prototype')
 application=$(pgrep -P "$prototype" -f 'application')
 cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f", ($14 + $15) * 1e6 / hz }' "/proc/$1/stat"; }
 idle_us() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.0f", $5 * 1e6 / hz }' /proc/stat; }

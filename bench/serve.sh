@@ -11,7 +11,7 @@ connections=${2:-32}
 . bench/wrk.sh
 
 scripts/setup >/dev/null
-cargo build --release --locked -p rvm -p rvm-e2e --example native-hello
+cargo build --release --locked -p rvm --bin rvm -p rvm-e2e --example native-hello
 hello=example/target/wasm32-wasip2/release/hello.wasm
 
 pids=()

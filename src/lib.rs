@@ -24,11 +24,16 @@ mod ffi {
     include!(concat!(env!("OUT_DIR"), "/unit.rs"));
 }
 
-/// The module's own Rust allocations (the engine's, per request) use mimalloc:
-/// measurably cheaper than glibc's malloc under this load. C code in the
-/// process (unitd, libunit) keeps the system allocator.
+/// The module's own Rust allocations (the engine's, a few hundred per request,
+/// each context's on its one thread) use jemalloc, whose per-thread cache hands
+/// out the block freed last, still in the CPU's cache. mimalloc goes through
+/// each page's free blocks in turn, and under load its first read of each block
+/// missed the cache, a tenth of the application process's CPU (`rvm`, on a
+/// multi-thread runtime, keeps mimalloc: jemalloc did no better there); glibc's
+/// malloc cost more than either. C code in the process (unitd, libunit) keeps
+/// the system allocator.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod context;
 mod exchange;

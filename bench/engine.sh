@@ -5,10 +5,42 @@
 # does not judge. The front ends' own share is what bench/serve.sh and
 # bench/unit.sh measure beyond this.
 #
-#   bench/engine.sh
+#   bench/engine.sh                 time per request
+#   bench/engine.sh --instructions  instructions per request, counted by valgrind
+#
+# Time moves with the machine's neighbours (one build's ratio was 1.42, 1.55 and
+# 1.14 in three runs minutes apart here); the instructions a request executes do not,
+# so `--instructions` tells whether a change to the engine made a request cheaper
+# on any day. What it leaves out: time in the kernel (the memory reset's page
+# scan) and what sharing the caches of a busy machine adds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup >/dev/null
 # The release profile, whole-program optimised as the module and `rvm` ship, and
 # the one the other benchmarks build, so its dependencies are compiled once.
-cargo bench --locked --profile release -p rvm-engine --bench handle
+build=(cargo bench --locked --profile release -p rvm-engine --bench handle)
+
+if [ "${1:-}" != --instructions ]; then
+    exec "${build[@]}"
+fi
+
+command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)"; exit 1; }
+bench=$("${build[@]}" --no-run --message-format=json \
+    | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+counts=$(mktemp)
+trap 'rm -f "$counts"' EXIT
+# Instructions per request of one kind (rvm or bare): only the function that
+# makes the counted requests is counted, and the file's totals are its.
+per_request() {
+    local requests
+    requests=$(valgrind --tool=callgrind --callgrind-out-file="$counts" \
+        --toggle-collect='handle::counted_requests*' "$bench" --instructions "$1" 2>/dev/null \
+        | sed -n 's/^requests counted: \([0-9]*\)$/\1/p')
+    awk -v n="$requests" '/^totals:/ && n { printf "%.0f", $2 / n; found = 1 }
+        END { if (!found) { print "no counts from callgrind" > "/dev/stderr"; exit 1 } }' "$counts"
+}
+rvm=$(per_request rvm)
+bare=$(per_request bare)
+echo "instructions executed per request (valgrind's callgrind)"
+printf '%-44s %8d\n' "App::handle (rvm engine)" "$rvm" "fresh instance, bare WASI (reference)" "$bare"
+awk -v a="$rvm" -v b="$bare" 'BEGIN { printf "ratio: %.3f\n", a / b }'

@@ -6,6 +6,11 @@
 //! serve` does per request). Not a test: it prints, it does not judge.
 //!
 //!   cargo bench -p rvm-engine --bench handle
+//!
+//! With `--instructions rvm` (or `bare`) it times nothing: run under
+//! valgrind's callgrind (as `bench/engine.sh --instructions` does), it makes
+//! that kind of request in [`counted_requests`], whose instructions callgrind
+//! counts the same however busy the machine is.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -30,10 +35,24 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 const ROUNDS: usize = 40;
 const REQUESTS_PER_ROUND: usize = 2000;
 const HELLO: &[u8] = b"Hello from rvm\n";
+/// Requests counted under callgrind, after as many uncounted ones: the first
+/// use of each pool slot costs more than the others.
+const COUNTED_REQUESTS: usize = 1000;
+/// Instances in the pool under callgrind: each one's memory slots and their
+/// guard regions reserve 64 GiB of address space, more than valgrind lets a
+/// process reserve for the default thousand (or even for four). The requests
+/// come one at a time, so two are enough.
+const COUNTED_POOL: u32 = 2;
 
 fn main() {
+    let counting = std::env::args()
+        .skip_while(|arg| arg != "--instructions")
+        .nth(1);
     let hello = rvm_e2e::guest("hello");
-    let settings = Settings::default();
+    let mut settings = Settings::default();
+    if counting.is_some() {
+        settings.limits.max_instances = COUNTED_POOL;
+    }
     let runtime = Arc::new(Runtime::new(&settings.limits, Embedding::Serving).unwrap());
     let app = App::load(Arc::clone(&runtime), "hello", &hello, settings).unwrap();
     let bare = Bare::new(&runtime, &hello);
@@ -42,11 +61,22 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let rvm = tokio.block_on(per_request(|| async {
+    let rvm_request = || async {
         let response = app.handle(get()).await;
         response.into_body().collect().await.unwrap().to_bytes()
-    }));
-    let floor = tokio.block_on(per_request(|| bare.handle()));
+    };
+    let bare_request = || bare.handle();
+    if let Some(kind) = counting {
+        match kind.as_str() {
+            "rvm" => counted(&tokio, rvm_request),
+            "bare" => counted(&tokio, bare_request),
+            _ => panic!("--instructions takes rvm or bare, not {kind}"),
+        }
+        println!("requests counted: {COUNTED_REQUESTS}");
+        return;
+    }
+    let rvm = tokio.block_on(per_request(rvm_request));
+    let floor = tokio.block_on(per_request(bare_request));
 
     println!(
         "machine: {} cores, one thread",
@@ -75,14 +105,44 @@ where
     let mut rounds = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
         let started = Instant::now();
-        for _ in 0..REQUESTS_PER_ROUND {
-            assert_eq!(request().await, HELLO);
-        }
+        repeat(REQUESTS_PER_ROUND, &mut request).await;
         rounds.push(started.elapsed().as_secs_f64() * 1e6 / REQUESTS_PER_ROUND as f64);
     }
     rounds.sort_by(f64::total_cmp);
     let fastest = &rounds[..ROUNDS / 4];
     fastest.iter().sum::<f64>() / fastest.len() as f64
+}
+
+/// Makes `count` requests one after another, checking each answer.
+async fn repeat<F, R>(count: usize, mut request: F)
+where
+    F: FnMut() -> R,
+    R: Future<Output = Bytes>,
+{
+    for _ in 0..count {
+        assert_eq!(request().await, HELLO);
+    }
+}
+
+/// Warms the pool up with uncounted requests, then makes the counted ones.
+fn counted<F, R>(tokio: &tokio::runtime::Runtime, mut request: F)
+where
+    F: FnMut() -> R,
+    R: Future<Output = Bytes>,
+{
+    tokio.block_on(repeat(COUNTED_REQUESTS, &mut request));
+    counted_requests(tokio, request);
+}
+
+/// The requests whose instructions `bench/engine.sh --instructions` counts:
+/// callgrind is told this function's name, so it must stay a function.
+#[inline(never)]
+fn counted_requests<F, R>(tokio: &tokio::runtime::Runtime, request: F)
+where
+    F: FnMut() -> R,
+    R: Future<Output = Bytes>,
+{
+    tokio.block_on(repeat(COUNTED_REQUESTS, request));
 }
 
 /// The reference: a fresh instance per request with nothing but the contexts

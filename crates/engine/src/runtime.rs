@@ -27,7 +27,11 @@ const TABLES_PER_COMPONENT: u32 = 16;
 
 /// Bytes of each linear memory and table kept mapped between uses of a pool
 /// slot: reset with `memset` instead of being unmapped and faulted in again,
-/// which is cheaper for the small heaps a request typically touches.
+/// which is cheaper for the small heaps a request typically touches. Where the
+/// kernel offers it, only the pages a request wrote are reset (see
+/// `pagemap_scan`). For the hello guest, whose whole memory is 128 KiB,
+/// keeping all of it and resetting all of it without asking the kernel was
+/// slower in each of 40 alternating rounds (29.7 against 27.7 µs a request).
 const KEEP_RESIDENT: usize = 64 << 10;
 
 /// What kind of process the engine lives in.

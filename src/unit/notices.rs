@@ -4,7 +4,10 @@
 //! its own. Under load that is one write, and one wake-up of Unit's router, per
 //! message. A context's loop may hold these wake-ups while it has work, and send
 //! them once per peer when the batch is served: the queue keeps the messages in
-//! order, and the peer reads all of them when woken.
+//! order, and the peer reads all of them when woken. Sending them after every
+//! fourth response instead, so that the router starts on a batch's first
+//! responses sooner, made no difference that 6 alternating pairs of runs could
+//! tell apart from the noise.
 //!
 //! libunit hands us every port write (its `port_send` callback); all but the
 //! wake-ups go out at once, as libunit would send them. No libunit call the

@@ -107,8 +107,8 @@ impl Guest {
     /// client sees the end of the response. Reporting first and dropping after
     /// a yield, so that the response leaves sooner, was tried: a batch's
     /// instances are then all alive at once, each in a pool slot of its own,
-    /// and through Unit the application process took about a third more CPU
-    /// per request.
+    /// and through Unit the application process took about 40% more CPU per
+    /// request.
     async fn run<B>(
         self,
         request: http::Request<B>,

@@ -1,7 +1,8 @@
-# Shared by the benchmark scripts (sourced): measure two URLs with wrk in the
-# same run and print both and their ratio. Needs $seconds and $connections;
-# $rounds (default 5) runs alternate between the two URLs, so that a slow
-# spell of a shared machine hits both, and the median of each is compared.
+# Shared by the benchmark scripts (sourced): measure a URL and its references
+# with wrk in the same run and print each and the first's ratio to the others.
+# Needs $seconds and $connections; $rounds (default 5) runs alternate between
+# the URLs, so that a slow spell of a shared machine hits all of them, and the
+# median of each is compared.
 
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
 rounds=${rounds:-5}
@@ -21,26 +22,43 @@ summarize() {
         END { m = int((NR + 1) / 2); printf "%s %s %s %s\n", rps[m], p99[m], rps[NR], p99[NR] }'
 }
 
-# compare LABEL URL REFERENCE-LABEL REFERENCE-URL [NOTE]
+# compare LABEL URL REFERENCE-LABEL REFERENCE-URL [REFERENCE-LABEL REFERENCE-URL]...
+# Measures each in every round, in that order; $note, if set, is printed with
+# the setup.
 compare() {
-    wrk -t2 -c"$connections" -d2s "$2" >/dev/null   # warm-up
-    local runs ref_runs round
-    runs=$(mktemp) ref_runs=$(mktemp)
-    for round in $(seq "$rounds"); do
-        measure "$2" | tee -a "$runs" | sed "s/^/round $round: $1: /; s/$/ ms p99/" >&2
-        measure "$4" | tee -a "$ref_runs" | sed "s/^/round $round: $3: /; s/$/ ms p99/" >&2
+    local labels=() urls=() runs=() medians=() i round width=0
+    while (($# >= 2)); do
+        labels+=("$1") urls+=("$2")
+        ((${#1} > width)) && width=${#1}
+        shift 2
     done
-    local rps p99 best best_p99 ref_rps ref_p99 ref_best ref_best_p99
-    read -r rps p99 best best_p99 < <(summarize <"$runs")
-    read -r ref_rps ref_p99 ref_best ref_best_p99 < <(summarize <"$ref_runs")
-    rm -f "$runs" "$ref_runs"
+    width=$((width + 12))   # room for " (reference)"
+    for i in "${!urls[@]}"; do
+        wrk -t2 -c"$connections" -d2s "${urls[i]}" >/dev/null   # warm-up
+        runs+=("$(mktemp)")
+    done
+    for round in $(seq "$rounds"); do
+        for i in "${!urls[@]}"; do
+            measure "${urls[i]}" | tee -a "${runs[i]}" \
+                | sed "s/^/round $round: ${labels[i]}: /; s/$/ ms p99/" >&2
+        done
+    done
     echo
     echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-    echo "wrk: ${connections} connections, 2 threads, ${rounds} alternating rounds of ${seconds}s${5:+; $5}"
-    printf "%-34s %29s %29s\n" "" "median run" "best run"
-    printf "%-34s %8s req/s %7s ms p99 %8s req/s %7s ms p99\n" \
-        "$1" "$rps" "$p99" "$best" "$best_p99"
-    printf "%-34s %8s req/s %7s ms p99 %8s req/s %7s ms p99\n" \
-        "$3 (reference)" "$ref_rps" "$ref_p99" "$ref_best" "$ref_best_p99"
-    awk -v a="$rps" -v b="$ref_rps" 'BEGIN { printf "ratio of medians: %.2f\n", a / b }'
+    echo "wrk: ${connections} connections, 2 threads, ${rounds} alternating rounds of ${seconds}s${note:+; $note}"
+    printf "%-${width}s %29s %29s\n" "" "median run" "best run"
+    local rps p99 best best_p99 label
+    for i in "${!urls[@]}"; do
+        read -r rps p99 best best_p99 < <(summarize <"${runs[i]}")
+        rm -f "${runs[i]}"
+        medians+=("$rps")
+        label=${labels[i]}
+        ((i > 0)) && label="$label (reference)"
+        printf "%-${width}s %8s req/s %7s ms p99 %8s req/s %7s ms p99\n" \
+            "$label" "$rps" "$p99" "$best" "$best_p99"
+    done
+    for ((i = 1; i < ${#urls[@]}; i++)); do
+        awk -v a="${medians[0]}" -v b="${medians[i]}" -v l="${labels[i]}" \
+            'BEGIN { printf "ratio of medians to %s: %.2f\n", l, a / b }'
+    done
 }

@@ -2,24 +2,25 @@
 //! arrives, the guest's response streamed back through shared memory, and the
 //! request ended the way the engine's response ended.
 
+#![forbid(unsafe_code)]
+
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode, header};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Limited};
-use rvm_engine::{App, ResponseBody};
+use rvm_engine::{App, RequestBodyError, ResponseBody};
+use rvm_unit_logic::response::{MAX_FIELD_NAME, NameTooLong};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
-use wasmtime_wasi_http::Error as BodyError;
 
-use crate::unit::{Gone, PLAIN_MESSAGE_MAX, Request};
+use crate::unit::{Gone, PLAIN_MESSAGE_MAX, Request, ResponseInit};
 
 /// Largest piece of request body read from libunit at once.
 const BODY_CHUNK: usize = 64 * 1024;
@@ -31,26 +32,12 @@ const SMALL_BODY: u64 = 64 * 1024;
 /// The least room a guest's response asks for in its head's buffer. The buffer
 /// then exceeds libunit's plain-message size, so it lives in shared memory and
 /// goes through the router's queue, whose wake-ups the loop sends once per
-/// batch (see `crate::context`): even a small response goes there.
+/// batch (see `crate::worker`): even a small response goes there.
 const GUEST_HEAD_ROOM: usize = PLAIN_MESSAGE_MAX;
-/// Unit carries header names of at most this many bytes.
-const MAX_FIELD_NAME: usize = 255;
 /// How long a response waiting for shared memory waits for the router's word
 /// that it freed some before it looks again: the router says so only to a
 /// process that told it it ran out, and not when it takes a new segment.
 const SHARED_MEMORY_RECHECK: Duration = Duration::from_millis(10);
-
-/// Response header fields that describe the connection, not the response: the
-/// router frames the response to the client itself.
-const HOP_BY_HOP: [HeaderName; 7] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
 
 /// A request in flight.
 pub struct Exchange {
@@ -92,16 +79,11 @@ impl Exchange {
 }
 
 /// Serves one request to its end.
-pub async fn serve(
-    app: Arc<App>,
-    exchange: Rc<Exchange>,
-    shm_freed: Rc<Notify>,
-    requests: Rc<RefCell<HashMap<usize, Rc<Exchange>>>>,
-) {
+pub async fn serve(app: Arc<App>, exchange: Rc<Exchange>, shm_freed: Rc<Notify>) {
     let request = &exchange.request;
     if let Ok(head) = request.head() {
         let (body, pump) = request_body(&exchange, head.content_length);
-        match crate::translate::request(&head, body) {
+        match rvm_unit_logic::request::request(&head, body) {
             Ok(http_request) => {
                 let response = app.handle(http_request).await;
                 respond(app.name(), request, &shm_freed, response).await;
@@ -121,11 +103,10 @@ pub async fn serve(
         // request is cancelled).
         drop(pump);
     }
-    requests.borrow_mut().remove(&exchange.key());
 }
 
 /// Aborts a task when dropped.
-pub struct AbortOnDrop(pub AbortHandle);
+struct AbortOnDrop(AbortHandle);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -151,7 +132,7 @@ fn request_body(exchange: &Rc<Exchange>, length: u64) -> (UnitBody, Option<Abort
 async fn pump_body(
     exchange: Rc<Exchange>,
     length: u64,
-    sender: mpsc::Sender<Result<Bytes, BodyError>>,
+    sender: mpsc::Sender<Result<Bytes, RequestBodyError>>,
 ) {
     let mut left = length;
     while left > 0 {
@@ -171,7 +152,7 @@ async fn pump_body(
                 slot.send(Ok(Bytes::from(chunk)));
             }
             Err(Gone) => {
-                slot.send(Err(BodyError::ConnectionTerminated));
+                slot.send(Err(RequestBodyError::ConnectionTerminated));
                 return;
             }
         }
@@ -179,16 +160,16 @@ async fn pump_body(
 }
 
 /// A request body fed by [`pump_body`]; `Send`, unlike the libunit request.
-pub struct UnitBody(Option<mpsc::Receiver<Result<Bytes, BodyError>>>);
+struct UnitBody(Option<mpsc::Receiver<Result<Bytes, RequestBodyError>>>);
 
 impl Body for UnitBody {
     type Data = Bytes;
-    type Error = BodyError;
+    type Error = RequestBodyError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, RequestBodyError>>> {
         let Some(receiver) = &mut self.0 else {
             return Poll::Ready(None);
         };
@@ -211,30 +192,25 @@ async fn respond(
     response: Response<ResponseBody>,
 ) {
     let (parts, mut body) = response.into_parts();
-    let fields: Vec<_> = parts
-        .headers
-        .iter()
-        .filter(|(name, _)| !HOP_BY_HOP.contains(name))
-        .collect();
-    if let Some((name, _)) = fields
-        .iter()
-        .find(|(name, _)| name.as_str().len() > MAX_FIELD_NAME)
-    {
-        tracing::error!(
-            app,
-            "response header {}… is {} bytes long; Unit carries at most {MAX_FIELD_NAME}",
-            &name.as_str()[..32],
-            name.as_str().len()
-        );
-        let message = "the application sent a header Unit cannot carry\n";
-        return respond_text(
-            request,
-            shm_freed,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            message,
-        )
-        .await;
-    }
+    let fields = match rvm_unit_logic::response::fields(&parts.headers) {
+        Ok(fields) => fields,
+        Err(NameTooLong(name)) => {
+            tracing::error!(
+                app,
+                "response header {}… is {} bytes long; Unit carries at most {MAX_FIELD_NAME}",
+                &name.as_str()[..32],
+                name.as_str().len()
+            );
+            let message = "the application sent a header Unit cannot carry\n";
+            return respond_text(
+                request,
+                shm_freed,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                message,
+            )
+            .await;
+        }
+    };
     // A small body of declared length goes out with the head in one message.
     if let Some(length) = body.size_hint().exact().filter(|&n| n <= SMALL_BODY) {
         let Some(content) = collect(body, length).await else {
@@ -300,9 +276,13 @@ async fn start(
         .sum();
     let room = (bytes + content.len()).max(least);
     with_room(shm_freed, || {
-        Ok(request
-            .response_init(status.as_u16(), fields.len() as u32, room as u32)?
-            .then_some(()))
+        match request.response_init(status.as_u16(), fields.len() as u32, room as u32)? {
+            ResponseInit::NoRoom => return Ok(None),
+            ResponseInit::Started => {}
+            // Other responses waiting for memory may find some now.
+            ResponseInit::StartedAfterWaiting => shm_freed.notify_waiters(),
+        }
+        Ok(Some(()))
     })
     .await?;
     fields.iter().try_for_each(|(name, value)| {

@@ -1,9 +1,11 @@
 //! The engine's `tracing` events as lines of Unit's log.
 
+#![forbid(unsafe_code)]
+
 use std::fmt::Write as _;
 
 use tracing::field::{Field, Visit};
-use tracing::{Event, Level as TraceLevel, Subscriber};
+use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry};
@@ -26,12 +28,12 @@ impl<S: Subscriber> Layer<S> for UnitLog {
         let mut line = Line::default();
         event.record(&mut line);
         let level = match *event.metadata().level() {
-            TraceLevel::ERROR => Level::Error,
-            TraceLevel::WARN => Level::Warn,
-            TraceLevel::INFO => Level::Info,
+            tracing::Level::ERROR => Level::Error,
+            tracing::Level::WARN => Level::Warn,
+            tracing::Level::INFO => Level::Info,
             _ => Level::Debug,
         };
-        unit::log(level, &format!("rvm: {}{}", line.message, line.fields));
+        unit::log(level, &format!("{}{}", line.message, line.fields));
     }
 }
 

@@ -1,14 +1,18 @@
 //! What the module does in Unit's processes: compile the component once in the
 //! prototype (`setup`), serve it in every application process (`start`).
 
+#![forbid(unsafe_code)]
+
+use std::ffi::CStr;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, anyhow};
-use rvm_engine::{App, Embedding, Runtime, Settings};
+use rvm_config::Config;
+use rvm_engine::{App, Embedding, Precompiled, Runtime};
 
-use crate::context::{self, Context};
 use crate::unit::{self, AppConf, AppProcess, Level, Module};
+use crate::worker::{self, Worker};
 
 /// libunit contexts (threads) per application process.
 const THREADS_VARIABLE: &str = "RVM_THREADS";
@@ -16,45 +20,59 @@ const DEFAULT_THREADS: u32 = 1;
 
 pub struct RvmModule;
 
-/// What `setup` prepared; inherited by the application processes through `fork`.
-struct Prepared {
+/// What `setup` made; inherited by the application processes through `fork`.
+struct SetUp {
     name: String,
-    settings: Settings,
+    config: Config,
     /// The component compiled in `setup`, loaded again (not recompiled) by each
     /// application process into an engine of its own.
-    precompiled: Vec<u8>,
+    precompiled: Precompiled,
     threads: u32,
 }
 
-static PREPARED: OnceLock<Prepared> = OnceLock::new();
+/// A static: Unit's `setup` and `start` carry no pointer of the module's own.
+static SET_UP: OnceLock<SetUp> = OnceLock::new();
 
 impl Module for RvmModule {
+    const NAME: &'static str = "rvm";
+    /// Unit accepts no new type names.
+    const TYPE: &'static str = "wasm-wasi-component";
+    /// Distinct from (and sorting above) the stock module's `0.1`:
+    /// `"type": "wasm-wasi-component rvm"` selects this module.
+    const VERSION: &'static CStr = {
+        let version = concat!("rvm", env!("CARGO_PKG_VERSION"), "\0");
+        match CStr::from_bytes_with_nul(version.as_bytes()) {
+            Ok(version) => version,
+            Err(_) => panic!("the version holds a NUL"),
+        }
+    };
+
     /// Runs once per application, in the prototype process before it forks the
     /// application processes: everything is validated and compiled here, on
     /// this thread only (threads do not survive `fork`).
     fn setup(conf: &AppConf) -> Result<()> {
         let name = conf.name();
         // Unit has put the application's `environment` into ours by now.
-        let mut settings = Settings::from_env()?;
-        settings.dirs = conf.filesystem()?;
+        let mut config = Config::from_env()?;
+        config.policy.grants.dirs = conf.filesystem()?;
         let threads = threads()?;
         let component = conf.component()?;
-        let runtime = Runtime::new(&settings.limits, Embedding::BeforeFork)?;
+        let runtime = Runtime::new(&config.pool, Embedding::BeforeFork)?;
         let started = Instant::now();
-        let app = App::load(Arc::new(runtime), &name, &component, settings.clone())?;
+        let app = App::load(Arc::new(runtime), &name, &component, config.policy.clone())?;
         let precompiled = app.precompiled()?;
         unit::log(
             Level::Info,
             &format!(
-                "rvm: application \"{name}\": {} compiled in {} ms",
+                "application \"{name}\": {} compiled in {} ms",
                 component.display(),
                 started.elapsed().as_millis()
             ),
         );
-        PREPARED
-            .set(Prepared {
+        SET_UP
+            .set(SetUp {
                 name,
-                settings,
+                config,
                 precompiled,
                 threads,
             })
@@ -62,53 +80,27 @@ impl Module for RvmModule {
     }
 
     fn start(process: AppProcess) -> Result<()> {
-        let prepared = PREPARED.get().context("the application was not set up")?;
+        let set_up = SET_UP.get().context("the application was not set up")?;
         crate::logging::init();
         // An engine of this process's own: its memory pool and page-map scanner
         // must not be shared with the prototype or the other processes.
         let runtime =
-            while_dumpable(|| Runtime::new(&prepared.settings.limits, Embedding::Serving))?;
-        // SAFETY: `precompiled` is App::precompiled output of this very module,
-        // made in the prototype for an engine with the same limits.
-        let app = unsafe {
-            App::from_precompiled(
-                Arc::new(runtime),
-                &prepared.name,
-                &prepared.precompiled,
-                prepared.settings.clone(),
-            )
-        }?;
-        let main = process.init(Context::new(Arc::new(app), prepared.threads))?;
-        context::run(main)
+            unit::while_dumpable(|| Runtime::new(&set_up.config.pool, Embedding::Serving))?;
+        let app = App::from_precompiled(
+            Arc::new(runtime),
+            &set_up.name,
+            &set_up.precompiled,
+            set_up.config.policy.clone(),
+        )?;
+        let main = process.init(Worker::new(Arc::new(app), set_up.threads))?;
+        worker::run(main)
     }
-}
-
-/// Runs `f` with this process dumpable, as it was before Unit changed its user.
-///
-/// A process whose credentials changed is not dumpable, which makes its
-/// `/proc/self` files root's: the engine could not open `/proc/self/pagemap`,
-/// which lets it reset an instance's memory by touching only the pages the
-/// guest wrote (three times cheaper per request than unmapping them). The
-/// descriptor, once open, stays usable; the flag is restored right after.
-fn while_dumpable<T>(f: impl FnOnce() -> T) -> T {
-    // SAFETY: PR_GET_DUMPABLE reads a flag of this process; no memory is passed.
-    let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
-    if dumpable == 0 {
-        // SAFETY: sets a flag of this process; no memory is passed.
-        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
-    }
-    let result = f();
-    if dumpable == 0 {
-        // SAFETY: as above, restoring the flag Unit left.
-        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
-    }
-    result
 }
 
 fn threads() -> Result<u32> {
     match std::env::var(THREADS_VARIABLE) {
         Err(_) => Ok(DEFAULT_THREADS),
-        Ok(value) => rvm_engine::parse_instances(&value)
+        Ok(value) => rvm_config::parse_instances(&value)
             .map_err(|why| anyhow!("{THREADS_VARIABLE}={value:?} is not valid: {why}")),
     }
 }

@@ -1,5 +1,6 @@
-//! The module descriptor unitd looks for (`nxt_app_module`), its `setup` and
-//! `start` entry points, and the application configuration they receive.
+//! The module descriptor unitd looks for (`nxt_app_module`), made by
+//! [`export_module!`] for a [`Module`]; its `setup` and `start` entry points,
+//! and the application configuration they receive.
 
 use std::ffi::CStr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -8,34 +9,66 @@ use std::ptr;
 
 use anyhow::{Context as _, Result, anyhow};
 
-use super::{Ctx, Events, Level, log};
-use crate::ffi;
+use super::context::Context;
+use super::segments::Segments;
+use super::{Events, Level, ffi, log};
 
-/// The application type Unit knows this module by (Unit accepts no new names).
-const TYPE: &str = "wasm-wasi-component";
-/// Our version, NUL-terminated: distinct from (and sorting above) the stock
-/// module's `0.1`; `"type": "wasm-wasi-component rvm"` selects this module.
-const VERSION: &str = concat!("rvm", env!("CARGO_PKG_VERSION"), "\0");
+/// A language module: what unitd knows it by, and its work in Unit's
+/// processes: set up in `setup` (the prototype, once per application), then
+/// run in `start` (every application process).
+pub trait Module {
+    /// What starts each of the module's lines in Unit's log.
+    const NAME: &'static str;
+    /// The application type (Unit accepts only the types it knows).
+    const TYPE: &'static str;
+    /// The module's version: `"type": "<TYPE> <version>"` selects it, a bare
+    /// type the highest version installed.
+    const VERSION: &'static CStr;
+    fn setup(conf: &AppConf) -> Result<()>;
+    /// Runs until the process is told to quit; the process then exits with the result.
+    fn start(process: AppProcess) -> Result<()>;
+}
+
+/// Defines `nxt_app_module`, the symbol unitd reads from every `*.unit.so` in
+/// its modules directory, for the [`Module`] `$module`.
+macro_rules! export_module {
+    ($module:ty) => {
+        #[unsafe(no_mangle)]
+        #[allow(non_upper_case_globals)]
+        pub static nxt_app_module: $crate::unit::ModuleDescriptor =
+            $crate::unit::ModuleDescriptor::new::<$module>();
+    };
+}
+pub(crate) use export_module;
 
 /// Unit loads a module only if this matches the running unitd byte for byte.
 static COMPAT: [u32; 2] = [ffi::NXT_VERNUM, ffi::NXT_DEBUG];
 
-/// The symbol unitd reads from every `*.unit.so` in its modules directory.
-#[unsafe(no_mangle)]
-#[allow(non_upper_case_globals)]
-pub static mut nxt_app_module: ffi::nxt_app_module_t = ffi::nxt_app_module_t {
-    compat_length: size_of::<[u32; 2]>(),
-    compat: &raw const COMPAT as *mut u32,
-    type_: ffi::nxt_str_t {
-        length: TYPE.len(),
-        start: TYPE.as_ptr().cast_mut(),
-    },
-    version: VERSION.as_ptr().cast(),
-    mounts: ptr::null(),
-    nmounts: 0,
-    setup: Some(setup),
-    start: Some(start),
-};
+/// What unitd reads of a module: see [`export_module!`].
+#[repr(transparent)]
+pub struct ModuleDescriptor(ffi::nxt_app_module_t);
+
+// SAFETY: unitd only reads the descriptor; the pointers in it address statics
+// and functions that never change.
+unsafe impl Sync for ModuleDescriptor {}
+
+impl ModuleDescriptor {
+    pub const fn new<M: Module>() -> ModuleDescriptor {
+        ModuleDescriptor(ffi::nxt_app_module_t {
+            compat_length: size_of::<[u32; 2]>(),
+            compat: &raw const COMPAT as *mut u32,
+            type_: ffi::nxt_str_t {
+                length: M::TYPE.len(),
+                start: M::TYPE.as_ptr().cast_mut(),
+            },
+            version: M::VERSION.as_ptr(),
+            mounts: ptr::null(),
+            nmounts: 0,
+            setup: Some(setup::<M>),
+            start: Some(start::<M>),
+        })
+    }
+}
 
 /// An application's configuration as Unit validated it.
 pub struct AppConf<'a>(&'a ffi::nxt_common_app_conf_t);
@@ -98,7 +131,7 @@ pub struct AppProcess {
 impl AppProcess {
     /// Starts libunit: the main context of this process, its callbacks going to
     /// `events`.
-    pub fn init<E: Events>(self, events: E) -> Result<Ctx<E>> {
+    pub fn init<E: Events>(self, events: E) -> Result<Context<E>> {
         let mut init = std::mem::MaybeUninit::<ffi::nxt_unit_init_t>::uninit();
         // SAFETY: `task` and `conf` are the ones Unit passed to `start`;
         // nxt_unit_default_init fills every field of `init`.
@@ -108,42 +141,39 @@ impl AppProcess {
         }
         // SAFETY: initialised just above.
         let mut init = unsafe { init.assume_init() };
-        super::segments::set_up(init.shm_limit);
-        Ctx::init(&mut init, events).ok_or_else(|| anyhow!("nxt_unit_init() failed"))
+        // The process's segments, reached by every context through
+        // unit->data; they live as long as the process.
+        let segments: &'static Segments = Box::leak(Box::new(Segments::new(init.shm_limit)));
+        init.data = std::ptr::from_ref(segments).cast_mut().cast();
+        Context::init(&mut init, events).ok_or_else(|| anyhow!("nxt_unit_init() failed"))
     }
 }
 
-/// The application process's work: set up in `setup` (the prototype, once per
-/// application), then run in `start` (every application process).
-pub trait Module {
-    fn setup(conf: &AppConf) -> Result<()>;
-    /// Runs until the process is told to quit; the process then exits with the result.
-    fn start(process: AppProcess) -> Result<()>;
-}
-
-unsafe extern "C" fn setup(
+unsafe extern "C" fn setup<M: Module>(
     _task: *mut ffi::nxt_task_t,
     _process: *mut ffi::nxt_process_t,
     conf: *mut ffi::nxt_common_app_conf_t,
 ) -> ffi::nxt_int_t {
+    super::name_log_lines(M::NAME);
     // SAFETY: Unit passes the application's validated configuration, alive
     // for the whole call.
     let conf = AppConf(unsafe { &*conf });
     let name = conf.name();
-    let outcome = catch_unwind(AssertUnwindSafe(|| crate::RvmModule::setup(&conf)));
+    let outcome = catch_unwind(AssertUnwindSafe(|| M::setup(&conf)));
     report(&name, outcome)
 }
 
-unsafe extern "C" fn start(
+unsafe extern "C" fn start<M: Module>(
     task: *mut ffi::nxt_task_t,
     data: *mut ffi::nxt_process_data_t,
 ) -> ffi::nxt_int_t {
+    super::name_log_lines(M::NAME);
     // SAFETY: for an application process Unit fills the `app` member.
     let conf = unsafe { (*data).app };
     // SAFETY: as in `setup`.
     let name = AppConf(unsafe { &*conf }).name();
     let process = AppProcess { task, conf };
-    let outcome = catch_unwind(AssertUnwindSafe(|| crate::RvmModule::start(process)));
+    let outcome = catch_unwind(AssertUnwindSafe(|| M::start(process)));
     let rc = report(&name, outcome);
     if rc == ffi::NXT_OK as ffi::nxt_int_t {
         // As Unit's own modules do: the process ends with its loop.
@@ -159,10 +189,7 @@ fn report(name: &str, outcome: std::thread::Result<Result<()>>) -> ffi::nxt_int_
         Ok(Err(error)) => format!("{error:#}"),
         Err(_) => "internal error (panic)".to_string(),
     };
-    log(
-        Level::Alert,
-        &format!("rvm: application \"{name}\": {error}"),
-    );
+    log(Level::Alert, &format!("application \"{name}\": {error}"));
     ffi::NXT_ERROR as ffi::nxt_int_t
 }
 

@@ -3,51 +3,48 @@
 use std::cell::Cell;
 use std::ptr;
 
-use super::segments::{self, PLAIN_MESSAGE_MAX, Room};
-use crate::ffi;
+use rvm_unit_logic::request::Head;
+use rvm_unit_logic::room::Room;
+
+use super::ffi;
+use super::segments::{PLAIN_MESSAGE_MAX, Segments};
+use super::wake_ups::WakeUps;
 
 /// libunit ended the request (client gone, context quitting), or we did.
 #[derive(Debug)]
 pub struct Gone;
 
-/// The request head, copied out of libunit's buffer.
-pub struct Head {
-    pub method: Vec<u8>,
-    pub version: Vec<u8>,
-    /// The request target as the client sent it (path and query).
-    pub target: Vec<u8>,
-    pub server_name: Vec<u8>,
-    pub tls: bool,
-    pub content_length: u64,
-    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
+/// How starting a response went.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ResponseInit {
+    /// Shared memory has no room for the response's buffer now, and nothing
+    /// was done: ask again once the context hears that memory was freed
+    /// ([`super::Events::shm_freed`]), or after a while, since the router does
+    /// not always say so.
+    NoRoom,
+    /// Started.
+    Started,
+    /// Started, but libunit may have waited for the router to free memory and
+    /// taken its word itself, unheard by [`super::Events::shm_freed`]:
+    /// responses waiting for memory should look again.
+    StartedAfterWaiting,
 }
 
 /// A request of this thread's context. Every call reaches libunit only while
-/// the request is live: once [`Request::done`] ran or libunit ended it
-/// ([`Request::forget`]), calls fail with [`Gone`]. Not `Send`: libunit's
+/// the request is live: once [`Request::done`] ran, calls fail with [`Gone`]. Not `Send`: libunit's
 /// requests belong to the thread that runs their context.
 pub struct Request {
     raw: Cell<*mut ffi::nxt_unit_request_info_t>,
-    /// The context's `shm_ack_handler`.
-    shm_acked: ShmAcked,
 }
-
-/// What libunit calls when the router acknowledges freed shared memory.
-pub(super) type ShmAcked = unsafe extern "C" fn(*mut ffi::nxt_unit_ctx_t);
 
 impl Request {
     /// # Safety
-    /// `raw` is a request libunit handed to a callback on this thread, and it
-    /// stays valid until `done` or `forget` is called on the returned value.
-    /// `shm_acked` is its context's `shm_ack_handler`, which may be called on
-    /// this thread while the request is live.
-    pub(super) unsafe fn from_raw(
-        raw: *mut ffi::nxt_unit_request_info_t,
-        shm_acked: ShmAcked,
-    ) -> Request {
+    /// `raw` is a request libunit handed to a callback on this thread, of a
+    /// context of ours, and it stays valid until `done` is called on the
+    /// returned value.
+    pub(super) unsafe fn from_raw(raw: *mut ffi::nxt_unit_request_info_t) -> Request {
         Request {
             raw: Cell::new(raw),
-            shm_acked,
         }
     }
 
@@ -99,43 +96,48 @@ impl Request {
     }
 
     /// Starts the response: status, and room for `fields` header fields of
-    /// `bytes` name and value bytes in all. `Ok(false)`: shared memory has no
-    /// room for the response's buffer now, and nothing was done; ask again
-    /// once the context hears that memory was freed (`Events::shm_freed`), or
-    /// after a while, since the router does not always say so (see `segments`).
-    pub fn response_init(&self, status: u16, fields: u32, bytes: u32) -> Result<bool, Gone> {
+    /// `bytes` name and value bytes in all, if shared memory has room for its
+    /// buffer (see `segments`).
+    pub fn response_init(
+        &self,
+        status: u16,
+        fields: u32,
+        bytes: u32,
+    ) -> Result<ResponseInit, Gone> {
         let raw = self.live()?;
         // nxt_unit_response_init's buffer: the response, and each field with
         // the NULs after its name and value, then the bytes.
         let size = size_of::<ffi::nxt_unit_response_t>()
             + fields as usize * (size_of::<ffi::nxt_unit_field_t>() + 2)
             + bytes as usize;
-        let _allocating = segments::allocating();
+        // SAFETY: a live request of a context of ours, on its thread (as
+        // `from_raw` was promised); its response port is set and outlives it.
+        let (segments, wake_ups, port) = unsafe {
+            (
+                Segments::of((*raw).ctx),
+                WakeUps::of((*raw).ctx),
+                (*(*raw).response_port).id.id,
+            )
+        };
+        let _allocating = segments.allocating();
         let room = if size <= PLAIN_MESSAGE_MAX {
             Room::Free
         } else {
-            // SAFETY: a live request's response port is set and outlives it.
-            let port = unsafe { (*(*raw).response_port).id.id };
-            segments::room(port, size)
+            segments.room(port, size)
         };
         match room {
-            Room::Full => return Ok(false),
+            Room::Full => return Ok(ResponseInit::NoRoom),
             // libunit may wait for the router to free memory: memory the
             // router knows of, then.
-            Room::Unknown => super::notices::send_held(),
+            Room::Unknown => wake_ups.send_held(),
             Room::Free => {}
         }
         // SAFETY: live request whose response was not started.
-        let started = check(unsafe { ffi::nxt_unit_response_init(raw, status, fields, bytes) });
-        if room == Room::Unknown {
-            // libunit may have waited in there for the router's acknowledgement,
-            // and then took it without calling shm_ack_handler: responses
-            // waiting for one hear of it all the same.
-            // SAFETY: as `from_raw` was promised, with the request's context, on
-            // its thread.
-            unsafe { (self.shm_acked)((*raw).ctx) };
-        }
-        started.map(|()| true)
+        check(unsafe { ffi::nxt_unit_response_init(raw, status, fields, bytes) })?;
+        Ok(match room {
+            Room::Unknown => ResponseInit::StartedAfterWaiting,
+            _ => ResponseInit::Started,
+        })
     }
 
     /// Adds a header field; `name` is at most 255 bytes.
@@ -172,13 +174,13 @@ impl Request {
     }
 
     /// Writes as much of `data` as shared memory takes now, without blocking;
-    /// `Ok(0)`: no room now, ask again as after [`Request::response_init`]'s
-    /// `Ok(false)`.
+    /// `Ok(0)`: no room now, ask again as after [`ResponseInit::NoRoom`].
     pub fn write_nb(&self, data: &[u8]) -> Result<usize, Gone> {
         let raw = self.live()?;
         // It never waits, but the room it takes must not be room another
         // context was just told of (see `segments`).
-        let _allocating = segments::allocating();
+        // SAFETY: a live request of a context of ours, on its thread.
+        let _allocating = unsafe { Segments::of((*raw).ctx) }.allocating();
         // SAFETY: live request whose response head was sent.
         let n =
             unsafe { ffi::nxt_unit_response_write_nb(raw, data.as_ptr().cast(), data.len(), 0) };
@@ -199,11 +201,6 @@ impl Request {
         };
         // SAFETY: live until now; no call reaches it after this one.
         unsafe { ffi::nxt_unit_request_done(raw, rc as i32) };
-    }
-
-    /// libunit ended the request itself: no further call may reach it.
-    pub fn forget(&self) {
-        self.raw.set(ptr::null_mut());
     }
 }
 

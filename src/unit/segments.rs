@@ -16,20 +16,25 @@
 //! router through our `port_send`; the module maps the segment's header, which
 //! holds its free chunks and whether the router has taken it) and, before
 //! `nxt_unit_response_init`, checks as libunit would whether it finds room
-//! ([`room`]). Without room nothing is called, and the response waits on the
-//! context's loop (`crate::exchange`), which goes on serving meanwhile. A check
-//! and the call it clears happen under one process-wide lock ([`allocating`]),
+//! ([`Segments::room`]). Without room nothing is called, and the response waits
+//! on the context's loop, which goes on serving meanwhile. A check and the
+//! call it clears happen under one process-wide lock ([`Segments::allocating`]),
 //! also held by every other call that takes shared memory, so that no other
 //! context takes the room in between; the router only ever frees memory.
+//!
+//! The segments are the process's, shared by its contexts: [`Segments`] lives
+//! in libunit's `nxt_unit_t` (its `data`), which every context reaches.
 
 use std::ffi::c_void;
 use std::io;
 use std::os::fd::RawFd;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::ffi;
+use rvm_unit_logic::room::{Room, Segment, Shm};
+
+use super::ffi;
 
 /// The largest message libunit sends plain (`NXT_UNIT_MAX_PLAIN_SIZE`, private
 /// to nxt_unit.c): a response head, or a body write, of at most this size
@@ -43,109 +48,112 @@ const CHUNK: usize = ffi::PORT_MMAP_CHUNK_SIZE as usize;
 // A segment's map of free chunks is read as atomic words.
 const _: () = assert!(size_of::<ffi::nxt_free_map_t>() == size_of::<AtomicU64>());
 
-/// Segments the process may make, as libunit counts them.
-static LIMIT: AtomicUsize = AtomicUsize::new(1);
-/// Held by every call that may take shared memory, and by the check before it.
-static ALLOCATING: Mutex<()> = Mutex::new(());
-/// The segments made, in libunit's order.
-static SEGMENTS: Mutex<Vec<Segment>> = Mutex::new(Vec::new());
-
-/// The process's `limits.shm`, before libunit starts.
-pub(super) fn set_up(shm_limit: u32) {
-    LIMIT.store(
-        (shm_limit as usize).div_ceil(SEGMENT).max(1),
-        Ordering::Relaxed,
-    );
+/// The shared memory segments this process made, and the lock that keeps a
+/// check of their room and the call it clears together.
+pub(super) struct Segments {
+    shm: Shm,
+    /// Held by every call that may take shared memory, and by the check before it.
+    allocating: Mutex<()>,
+    /// The segments made, in libunit's order.
+    made: Mutex<Vec<MadeSegment>>,
 }
 
-/// Whether libunit would find room for a message of `bytes` to the router
-/// port `port`, called on this thread.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Room {
-    /// It would, or it would make a new segment, or it refuses a message
-    /// larger than a segment at once: it does not wait.
-    Free,
-    /// It would wait.
-    Full,
-    /// A segment's header could not be mapped: libunit may wait, as it would
-    /// without this module, and other contexts wait for the lock meanwhile.
-    Unknown,
-}
+// Every context's thread reaches the process's segments.
+const _: fn() = || {
+    fn shared_by_threads<T: Sync>() {}
+    shared_by_threads::<Segments>();
+};
 
-/// The lock under which [`room`] is asked and the call it clears is made, and
-/// every other call that may take shared memory.
-pub(super) fn allocating() -> MutexGuard<'static, ()> {
-    // It guards no data: a panic while it was held left nothing half done.
-    ALLOCATING
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Whether libunit would find room for `bytes` in a row, as
-/// `nxt_unit_mmap_get` looks: in a segment the router has taken, or in one
-/// sent over `port` by this thread; else in a new segment, if one may be made.
-/// Ask it holding [`allocating`].
-pub(super) fn room(port: ffi::nxt_port_id_t, bytes: usize) -> Room {
-    let segments = segments();
-    if segments.len() < LIMIT.load(Ordering::Relaxed) || bytes > SEGMENT {
-        return Room::Free;
+impl Segments {
+    /// The segments of the process a context of ours belongs to.
+    ///
+    /// # Safety
+    /// `ctx` is a live context of this process, which `AppProcess::init` set
+    /// up.
+    pub(super) unsafe fn of<'a>(ctx: *mut ffi::nxt_unit_ctx_t) -> &'a Segments {
+        // SAFETY: as the caller promised: `init.data` became unit->data, and
+        // holds segments that live as long as the process.
+        unsafe { &*(*(*ctx).unit).data.cast::<Segments>() }
     }
-    let chunks = bytes.div_ceil(CHUNK);
-    // SAFETY: no preconditions; libunit compares the same value.
-    let thread = unsafe { libc::pthread_self() };
-    let mut room = Room::Full;
-    for segment in segments.iter() {
-        match &segment.header {
-            Some(header) if header.usable(port, segment.thread == thread) => {
-                if header.has_free_run(chunks) {
-                    return Room::Free;
-                }
-            }
-            Some(_) => {}
-            None => room = Room::Unknown,
+
+    /// A process whose `limits.shm` is `shm_limit` bytes, before libunit starts.
+    pub(super) fn new(shm_limit: u32) -> Segments {
+        Segments {
+            shm: Shm::new(SEGMENT, CHUNK, shm_limit),
+            allocating: Mutex::new(()),
+            made: Mutex::new(Vec::new()),
         }
     }
-    room
-}
 
-/// A list only ever pushed to: a panic while it was held left it whole.
-fn segments() -> MutexGuard<'static, Vec<Segment>> {
-    SEGMENTS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// After libunit's message with control data `oob` went out on this thread: a
-/// new segment's fd is the only such message it sends to the router, from the
-/// thread that made the segment.
-///
-/// # Safety
-/// `oob` is readable for `oob_size` bytes.
-pub(super) unsafe fn sent_with_control_data(
-    header: &ffi::nxt_port_msg_t,
-    oob: *const c_void,
-    oob_size: usize,
-) {
-    if u32::from(header.type_) != ffi::nxt_port_msg_type_t__NXT_PORT_MSG_MMAP {
-        return;
+    /// The lock under which [`Segments::room`] is asked and the call it
+    /// clears is made, and every other call that may take shared memory.
+    pub(super) fn allocating(&self) -> MutexGuard<'_, ()> {
+        // It guards no data: a panic while it was held left nothing half done.
+        self.allocating
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-    // SAFETY: as the caller promised.
-    let fd = unsafe { passed_fd(oob, oob_size) };
-    let mapped = fd
-        .ok_or_else(|| io::Error::other("no file descriptor in the message"))
-        .and_then(SegmentHeader::map);
-    let header = mapped
-        .inspect_err(|e| {
-            let message = format!(
-                "rvm: cannot map a shared memory segment's header ({e}); once all segments \
-                 are made, a response may wait inside libunit, and every context with it"
-            );
-            super::log(super::Level::Warn, &message);
-        })
-        .ok();
-    // SAFETY: no preconditions.
-    let thread = unsafe { libc::pthread_self() };
-    segments().push(Segment { header, thread });
+
+    /// Whether libunit would find room for `bytes` in a row for a message to
+    /// the router port `port` from this thread. Ask it holding
+    /// [`Segments::allocating`].
+    pub(super) fn room(&self, port: ffi::nxt_port_id_t, bytes: usize) -> Room {
+        let made = self.made();
+        // SAFETY: no preconditions; libunit compares the same value.
+        let thread = unsafe { libc::pthread_self() };
+        let seen = made.iter().map(|segment| match &segment.header {
+            None => Segment::Unknown,
+            Some(header) if header.usable(port, segment.thread == thread) => Segment::Usable(
+                header
+                    .free_map()
+                    .iter()
+                    .map(|word| word.load(Ordering::Relaxed)),
+            ),
+            Some(_) => Segment::Unusable,
+        });
+        self.shm.room(bytes, seen)
+    }
+
+    /// A list only ever pushed to: a panic while it was held left it whole.
+    fn made(&self) -> MutexGuard<'_, Vec<MadeSegment>> {
+        self.made
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// After libunit's message with control data `oob` went out on this
+    /// thread: a new segment's fd is the only such message it sends to the
+    /// router, from the thread that made the segment.
+    ///
+    /// # Safety
+    /// `oob` is readable for `oob_size` bytes.
+    pub(super) unsafe fn sent_with_control_data(
+        &self,
+        header: &ffi::nxt_port_msg_t,
+        oob: *const c_void,
+        oob_size: usize,
+    ) {
+        if u32::from(header.type_) != ffi::nxt_port_msg_type_t__NXT_PORT_MSG_MMAP {
+            return;
+        }
+        // SAFETY: as the caller promised.
+        let fd = unsafe { passed_fd(oob, oob_size) };
+        let mapped = fd
+            .ok_or_else(|| io::Error::other("no file descriptor in the message"))
+            .and_then(SegmentHeader::map);
+        let header = mapped
+            .inspect_err(|e| {
+                let message = format!(
+                    "cannot map a shared memory segment's header ({e}); once all segments \
+                     are made, a response may wait inside libunit, and every context with it"
+                );
+                super::log(super::Level::Warn, &message);
+            })
+            .ok();
+        // SAFETY: no preconditions.
+        let thread = unsafe { libc::pthread_self() };
+        self.made().push(MadeSegment { header, thread });
+    }
 }
 
 /// The file descriptor a port message's control data passes, if any.
@@ -173,7 +181,7 @@ unsafe fn passed_fd(oob: *const c_void, oob_size: usize) -> Option<RawFd> {
 }
 
 /// A segment libunit made.
-struct Segment {
+struct MadeSegment {
     /// Its header as this module sees it; `None` if it could not be mapped.
     header: Option<SegmentHeader>,
     /// The thread that made it: until the router takes the segment, libunit
@@ -223,31 +231,6 @@ impl SegmentHeader {
         // volatile read sees the old value or the new one, as libunit's does.
         let sent_over = unsafe { ptr::read_volatile(&raw const (*self.0.as_ptr()).sent_over) };
         sent_over == Self::TAKEN || (sent_over == port && own)
-    }
-
-    /// Whether `chunks` chunks in a row are free. libunit's first-fit search
-    /// finds such a run whenever there is one: it restarts past each busy
-    /// chunk, and the map ends with the segment.
-    fn has_free_run(&self, chunks: usize) -> bool {
-        let mut run = 0;
-        for word in self.free_map() {
-            let free = word.load(Ordering::Relaxed);
-            if free == 0 {
-                run = 0;
-                continue;
-            }
-            for bit in 0..u64::BITS {
-                if free >> bit & 1 == 1 {
-                    run += 1;
-                    if run >= chunks {
-                        return true;
-                    }
-                } else {
-                    run = 0;
-                }
-            }
-        }
-        false
     }
 
     /// The segment's map of free chunks (a set bit is a free chunk), which

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use rvm_engine::{App, Embedding, Runtime, Settings};
+use rvm_engine::{App, Embedding, Policy, PoolConfig, Runtime};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -49,12 +49,12 @@ fn main() {
         .skip_while(|arg| arg != "--instructions")
         .nth(1);
     let hello = rvm_e2e::guest("hello");
-    let mut settings = Settings::default();
+    let mut pool = PoolConfig::default();
     if counting.is_some() {
-        settings.limits.max_instances = COUNTED_POOL;
+        pool.max_instances = COUNTED_POOL;
     }
-    let runtime = Arc::new(Runtime::new(&settings.limits, Embedding::Serving).unwrap());
-    let app = App::load(Arc::clone(&runtime), "hello", &hello, settings).unwrap();
+    let runtime = Arc::new(Runtime::new(&pool, Embedding::Serving).unwrap());
+    let app = App::load(Arc::clone(&runtime), "hello", &hello, Policy::default()).unwrap();
     let bare = Bare::new(&runtime, &hello);
 
     let tokio = tokio::runtime::Builder::new_current_thread()

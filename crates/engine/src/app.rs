@@ -1,32 +1,45 @@
 //! An application: one component, compiled once and pre-instantiated against
-//! everything a guest may import, with the settings its requests run under.
+//! everything a guest may import, with the policy its requests run under; and
+//! [`App::handle`], which serves one request through a fresh instance.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use http::Response;
+use tokio::sync::oneshot;
+use wasmtime::Result;
 use wasmtime::component::{Component, Linker};
+use wasmtime::error::Context as _;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
+use crate::failure::Failure;
+use crate::guest::Guest;
 use crate::host::Host;
+use crate::inflight::{Inflight, RequestRecord};
 use crate::lambda;
+use crate::names::ByteSize;
+use crate::policy::Policy;
+use crate::response::ResponseBody;
 use crate::runtime::Runtime;
-use crate::settings::{Settings, format_bytes};
 
 pub struct App {
-    pub(crate) name: Arc<str>,
-    pub(crate) runtime: Arc<Runtime>,
-    pub(crate) pre: ProxyPre<Host>,
-    pub(crate) settings: Arc<Settings>,
+    guest: Guest,
 }
+
+/// A component compiled by [`App::precompiled`], to be loaded by
+/// [`App::from_precompiled`] into another engine of the same configuration:
+/// a forked process serves what its parent compiled without compiling it
+/// again. Only the engine makes one, so its bytes are always wasmtime's own.
+pub struct Precompiled(Vec<u8>);
 
 impl App {
     /// Compiles the component in `path`. Every error names the file and the cause
     /// (not wasm, not a component, an import that cannot be satisfied, …).
-    pub fn load(runtime: Arc<Runtime>, name: &str, path: &Path, settings: Settings) -> Result<App> {
+    pub fn load(runtime: Arc<Runtime>, name: &str, path: &Path, policy: Policy) -> Result<App> {
         let load = || {
             let binary = std::fs::read(path).context("cannot read the file")?;
-            App::from_binary(runtime, name, &binary, settings)
+            App::from_binary(runtime, name, &binary, policy)
         };
         load().with_context(|| format!("cannot load component {}", path.display()))
     }
@@ -36,86 +49,108 @@ impl App {
         runtime: Arc<Runtime>,
         name: &str,
         binary: &[u8],
-        settings: Settings,
+        policy: Policy,
     ) -> Result<App> {
-        check_settings(&runtime, &settings)?;
+        check_policy(&runtime, name, &policy)?;
         let component = Component::from_binary(runtime.engine(), binary)
-            .map_err(anyhow::Error::from)
             .context("not a valid WebAssembly component")?;
-        App::from_component(runtime, name, component, settings)
+        App::from_component(runtime, name, component, policy)
     }
 
-    /// The compiled component, for [`App::from_precompiled`] in another engine
-    /// of the same configuration: a forked process serves what its parent
-    /// compiled without compiling it again.
-    pub fn precompiled(&self) -> Result<Vec<u8>> {
-        self.pre
-            .instance_pre()
-            .component()
+    /// The compiled component, for [`App::from_precompiled`].
+    pub fn precompiled(&self) -> Result<Precompiled> {
+        let component = self.guest.pre().instance_pre().component();
+        let bytes = component
             .serialize()
-            .map_err(anyhow::Error::from)
-            .context("cannot serialize the compiled component")
+            .context("cannot serialize the compiled component")?;
+        Ok(Precompiled(bytes))
     }
 
-    /// An application from [`App::precompiled`] output.
-    ///
-    /// # Safety
-    /// `precompiled` is what [`App::precompiled`] returned in this program for
-    /// an engine made with the same limits: wasmtime runs the machine code in it
-    /// as it is.
-    pub unsafe fn from_precompiled(
+    /// An application from what [`App::precompiled`] made in this program,
+    /// for an engine of the same configuration (wasmtime refuses another).
+    pub fn from_precompiled(
         runtime: Arc<Runtime>,
         name: &str,
-        precompiled: &[u8],
-        settings: Settings,
+        precompiled: &Precompiled,
+        policy: Policy,
     ) -> Result<App> {
-        check_settings(&runtime, &settings)?;
-        // SAFETY: as the caller promised, these are bytes wasmtime serialized.
-        let component = unsafe { Component::deserialize(runtime.engine(), precompiled) }
-            .map_err(anyhow::Error::from)
+        check_policy(&runtime, name, &policy)?;
+        // SAFETY: `Precompiled` holds only what `Component::serialize` made in
+        // this program (its field is private to the engine), so the machine
+        // code in it is wasmtime's own output, not bytes from outside.
+        let component = unsafe { Component::deserialize(runtime.engine(), &precompiled.0) }
             .context("cannot load the precompiled component")?;
-        App::from_component(runtime, name, component, settings)
+        App::from_component(runtime, name, component, policy)
     }
 
     fn from_component(
         runtime: Arc<Runtime>,
         name: &str,
         component: Component,
-        settings: Settings,
+        policy: Policy,
     ) -> Result<App> {
         let pre = linker(runtime.engine())?
             .instantiate_pre(&component)
-            .map_err(anyhow::Error::from)
             .context("the component's imports cannot be satisfied")?;
         let pre = ProxyPre::new(pre)
-            .map_err(anyhow::Error::from)
             .context("the component does not export wasi:http/incoming-handler@0.2")?;
         Ok(App {
-            name: name.into(),
-            runtime,
-            pre,
-            settings: Arc::new(settings),
+            guest: Guest::new(name, runtime, pre, policy),
         })
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        self.guest.app_name()
+    }
+
+    /// Runs the request through a fresh instance. Never fails: every failure
+    /// becomes a response (or a cut-off body) and a log line naming the cause.
+    pub async fn handle<B>(&self, request: http::Request<B>) -> Response<ResponseBody>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let guest = self.guest.clone();
+        let record = RequestRecord::new(guest.app_name(), guest.policy(), &request);
+        let (sender, receiver) = oneshot::channel();
+        let (done, outcome) = oneshot::channel();
+        // Boxed: tokio moves a task's future as it makes and finishes the
+        // task, and a pointer is cheaper to move than the state of an
+        // instantiation and a call.
+        let task = tokio::spawn(Box::pin(guest.run(request, sender, done)));
+        let inflight = Inflight::new(record, task, outcome);
+
+        match receiver.await {
+            Ok(Ok(response)) => {
+                let (parts, body) = response.into_parts();
+                let body = ResponseBody::guest(body, inflight.with_head(&parts));
+                Response::from_parts(parts, body)
+            }
+            Ok(Err(code)) => {
+                inflight
+                    .failed_before_headers(Some(Failure::ErrorCode(code)))
+                    .await
+            }
+            // The guest dropped its response-outparam, its store is gone, or
+            // the request never reached it: the outcome says why.
+            Err(_) => inflight.failed_before_headers(None).await,
+        }
     }
 }
 
-/// Settings the engine can honour, with every granted directory openable.
-fn check_settings(runtime: &Runtime, settings: &Settings) -> Result<()> {
-    let pool_memory = runtime.limits().max_memory;
-    if settings.limits.max_memory > pool_memory {
-        bail!(
+/// A policy the engine can honour, with every granted directory openable.
+fn check_policy(runtime: &Runtime, name: &str, policy: &Policy) -> Result<()> {
+    let slot = runtime.pool().max_memory;
+    if policy.limits.max_memory > slot {
+        wasmtime::bail!(
             "a memory limit of {} exceeds the {} the engine was sized for",
-            format_bytes(settings.limits.max_memory),
-            format_bytes(pool_memory)
+            ByteSize(policy.limits.max_memory),
+            ByteSize(slot)
         );
     }
     // Opens the preopened directories once, so that a missing one is an error
     // now rather than on every request.
-    Host::new(settings)?;
+    Host::new(&name.into(), policy)?;
     Ok(())
 }
 
@@ -124,11 +159,8 @@ fn check_settings(runtime: &Runtime, settings: &Settings) -> Result<()> {
 /// Versions 0.2.x of the WASI packages all resolve to wasmtime's.
 fn linker(engine: &wasmtime::Engine) -> Result<Linker<Host>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-        .map_err(anyhow::Error::from)
-        .context("linking WASI")?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("linking WASI")?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-        .map_err(anyhow::Error::from)
         .context("linking wasi:http")?;
     lambda::add_to_linker(&mut linker)?;
     Ok(linker)

@@ -1,15 +1,17 @@
-//! Why a request did not end well, with the HTTP status a client gets for it
-//! when no headers were sent yet, and the cause the log line carries.
+//! Why a request did not end well: the response a client gets for it when no
+//! headers were sent yet, and the cause its log line carries.
 
 use std::fmt;
 use std::time::Duration;
 
-use http::StatusCode;
+use http::{HeaderValue, Response, StatusCode};
 use wasmtime::{Trap, WasmBacktrace};
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 
+use crate::names::{ByteSize, NamedAs, SettingNames};
+
 #[derive(Debug)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// The request could not be handed to a guest (e.g. a `Host` that is not UTF-8).
     BadRequest(String),
     /// The guest trapped, or a host call it made failed it; the message holds
@@ -32,39 +34,41 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The host could not run the guest, for this reason.
+    pub(crate) fn host(error: wasmtime::Error) -> Failure {
+        Failure::Host(format!("{error:#}"))
+    }
+
     /// What the guest's run ended with, given what the store saw.
     pub(crate) fn from_guest_error(
         error: &wasmtime::Error,
         fuel_budget: Option<u64>,
         memory_refused: Option<u64>,
     ) -> Failure {
-        let detail = describe(error);
-        match error.downcast_ref::<Trap>() {
-            Some(Trap::OutOfFuel) => Failure::FuelExhausted {
+        let trap = error.downcast_ref::<Trap>();
+        if let Some(Trap::OutOfFuel) = trap {
+            return Failure::FuelExhausted {
                 budget: fuel_budget.unwrap_or(0),
+            };
+        }
+        let detail = describe(error);
+        match memory_refused {
+            // A trap after a refused growth, or an instantiation that asked
+            // for more memory than allowed.
+            Some(limit) => Failure::MemoryLimit {
+                limit,
+                trap: detail,
             },
-            Some(_) => match memory_refused {
-                Some(limit) => Failure::MemoryLimit {
-                    limit,
-                    trap: detail,
-                },
-                None => Failure::Trap(detail),
-            },
-            None => match memory_refused {
-                // Instantiation asked for more memory than allowed.
-                Some(limit) => Failure::MemoryLimit {
-                    limit,
-                    trap: detail,
-                },
-                // A host call refused the running guest (wasi:http's limit on
-                // the size of fields, say): wasmtime traps the guest with it.
-                None if error.downcast_ref::<WasmBacktrace>().is_some() => Failure::Trap(detail),
-                None => Failure::Host(detail),
-            },
+            // A host call that refused the running guest (wasi:http's limit on
+            // the size of fields, say) traps it too, with a wasm backtrace.
+            None if trap.is_some() || error.downcast_ref::<WasmBacktrace>().is_some() => {
+                Failure::Trap(detail)
+            }
+            None => Failure::Host(detail),
         }
     }
 
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Failure::BadRequest(_) => StatusCode::BAD_REQUEST,
             Failure::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -73,8 +77,28 @@ impl Failure {
         }
     }
 
-    /// The short body a client gets: what happened, never guest internals.
-    pub fn client_message(&self) -> String {
+    /// The answer a client gets when nothing was sent yet: the status and a
+    /// short plain-text body.
+    pub(crate) fn response<B: From<String>>(&self) -> Response<B> {
+        let mut response = Response::new(B::from(self.client_message()));
+        *response.status_mut() = self.status();
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
+    }
+
+    /// The cause for a log line, with the name of the setting it ran into.
+    pub(crate) fn cause<'a>(&'a self, names: &'a SettingNames) -> Cause<'a> {
+        Cause {
+            failure: self,
+            names,
+        }
+    }
+
+    /// What happened, never guest internals.
+    fn client_message(&self) -> String {
         let what = match self {
             Failure::BadRequest(why) => return format!("bad request: {why}\n"),
             Failure::Trap(_) => "the application failed (trap)",
@@ -115,22 +139,37 @@ fn describe(error: &wasmtime::Error) -> String {
     format!("{} at {}", error.root_cause(), frames.join(" <- "))
 }
 
-impl fmt::Display for Failure {
-    /// The cause for the log line.
+/// A failure's cause as a log line gives it (see [`Failure::cause`]).
+pub(crate) struct Cause<'a> {
+    failure: &'a Failure,
+    names: &'a SettingNames,
+}
+
+impl fmt::Display for Cause<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        let names = self.names;
+        match self.failure {
             Failure::BadRequest(why) => write!(f, "bad request: {why}"),
             Failure::Trap(detail) => write!(f, "guest trapped: {detail}"),
             Failure::FuelExhausted { budget } => {
-                write!(f, "fuel budget of {budget} exhausted (RVM_FUEL)")
+                write!(
+                    f,
+                    "fuel budget of {budget} exhausted{}",
+                    NamedAs(names.fuel)
+                )
             }
             Failure::MemoryLimit { limit, trap } => write!(
                 f,
-                "memory limit of {} reached (RVM_MAX_MEMORY): {trap}",
-                crate::settings::format_bytes(*limit)
+                "memory limit of {} reached{}: {trap}",
+                ByteSize(*limit),
+                NamedAs(names.memory)
             ),
             Failure::Timeout(limit) => {
-                write!(f, "wall-clock limit of {limit:?} reached (RVM_TIMEOUT)")
+                write!(
+                    f,
+                    "wall-clock limit of {limit:?} reached{}",
+                    NamedAs(names.timeout)
+                )
             }
             Failure::NoResponse => write!(f, "guest returned without setting a response"),
             Failure::ErrorCode(code) => write!(f, "guest answered with error code {code:?}"),

@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
-use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
+use wasmtime::error::Context as _;
+use wasmtime::{ResourceLimiter, Result};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::outbound::OutboundHooks;
-use crate::settings::Settings;
+use crate::policy::Policy;
 
 pub(crate) struct Host {
     table: ResourceTable,
@@ -22,17 +22,15 @@ pub(crate) struct Host {
 }
 
 impl Host {
-    /// A guest sees only what `settings` grant: its own environment, the listed
+    /// A guest sees only what `policy` grants: its own environment, the listed
     /// directories, no sockets, no host variables. Its output goes to ours.
-    pub(crate) fn new(settings: &Settings) -> Result<Host> {
+    pub(crate) fn new(app: &Arc<str>, policy: &Policy) -> Result<Host> {
+        let grants = &policy.grants;
         let mut wasi = WasiCtx::builder();
-        wasi.envs(&settings.guest_env)
-            .inherit_stdout()
-            .inherit_stderr();
-        for dir in &settings.dirs {
+        wasi.envs(&grants.env).inherit_stdout().inherit_stderr();
+        for dir in &grants.dirs {
             let guest_path = dir.to_string_lossy();
             wasi.preopened_dir(dir, guest_path, FsPerms::ReadWrite)
-                .map_err(anyhow::Error::from)
                 .with_context(|| format!("cannot open directory {}", dir.display()))?;
         }
         Ok(Host {
@@ -40,13 +38,15 @@ impl Host {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             hooks: OutboundHooks {
-                allow: settings.outbound.clone(),
+                app: Arc::clone(app),
+                allow: grants.outbound.clone(),
+                named_as: policy.names.outbound,
             },
             memory: MemoryLimiter {
-                limit: settings.limits.max_memory,
+                limit: policy.limits.max_memory,
                 denied: None,
             },
-            client_secret: Arc::clone(&settings.client_secret),
+            client_secret: Arc::clone(&grants.client_secret),
         })
     }
 }
@@ -90,7 +90,7 @@ impl ResourceLimiter for MemoryLimiter {
         _current: usize,
         desired: usize,
         _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    ) -> Result<bool> {
         let desired = desired as u64;
         if desired > self.limit {
             self.denied = Some(desired);
@@ -104,7 +104,7 @@ impl ResourceLimiter for MemoryLimiter {
         _current: usize,
         _desired: usize,
         _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    ) -> Result<bool> {
         // Tables are bounded by the pool's slot size.
         Ok(true)
     }

@@ -4,25 +4,36 @@
 //!
 //! It knows nothing of the front end that feeds it requests: the `rvm` binary
 //! (hyper) and the NGINX Unit module both hand it `http::Request`s and send the
-//! `http::Response` it returns.
+//! `http::Response` it returns, and they say how their operators name its
+//! settings ([`SettingNames`]).
 //!
-//! - [`Runtime`]: one per process; the wasmtime engine and its instance pool.
-//! - [`App`]: one component with its [`Settings`]; [`App::handle`] serves a request.
+//! - [`Runtime`]: one per process; the wasmtime engine and its instance pool,
+//!   sized by a [`PoolConfig`].
+//! - [`App`]: one component with its [`Policy`] ([`Limits`] and [`Grants`]);
+//!   [`App::handle`] serves a request.
+//!
+//! A request, top-down: `app` (handle) → `guest` (the store, its limits and the
+//! instance, run in a task of its own) → `response` (the body the front end
+//! sends) → `inflight` (the request's log record and its guest's outcome) →
+//! `failure` (what went wrong, and the answer a client gets for it).
 
 mod app;
-mod body;
 mod failure;
+mod guest;
 mod host;
+mod inflight;
 mod lambda;
+mod names;
 mod outbound;
-mod request;
+mod policy;
+mod response;
 mod runtime;
-mod settings;
 
-pub use app::App;
-pub use body::{BodyError, ResponseBody};
+pub use app::{App, Precompiled};
+pub use names::SettingNames;
 pub use outbound::AllowList;
-pub use runtime::{Embedding, Runtime};
-pub use settings::{
-    Limits, Settings, parse_fuel, parse_instances, parse_memory, parse_timeout, read_secret_file,
-};
+pub use policy::{Grants, Limits, Policy};
+pub use response::{BodyCutOff, ResponseBody};
+pub use runtime::{Embedding, PoolConfig, Runtime};
+/// The error a request body may end with, as the engine takes it.
+pub use wasmtime_wasi_http::Error as RequestBodyError;

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
+use crate::names::NamedAs;
+
 /// One allowed destination; each part may hold `*` wildcards.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Pattern {
@@ -105,8 +107,11 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 /// The `wasi:http` hooks of one request: outbound calls checked against the allow-list.
-pub struct OutboundHooks {
-    pub allow: AllowList,
+pub(crate) struct OutboundHooks {
+    pub(crate) app: Arc<str>,
+    pub(crate) allow: AllowList,
+    /// The allow-list's name to the operator.
+    pub(crate) named_as: &'static str,
 }
 
 type SendResult = wasmtime_wasi_http::Result<(
@@ -129,7 +134,10 @@ impl WasiHttpHooks for OutboundHooks {
             .or_else(|| default_port(&scheme))
             .unwrap_or(0);
         if !self.allow.allows(&scheme, &host, port) {
-            tracing::warn!(%scheme, %host, port, "outbound request denied: not in RVM_ALLOWED_OUTBOUND_HOSTS");
+            tracing::warn!(
+                app = %self.app, %scheme, %host, port,
+                "outbound request denied: not an allowed host{}", NamedAs(self.named_as)
+            );
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         // The default sender is the one wasmtime ships; only the policy is ours.

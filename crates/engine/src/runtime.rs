@@ -5,18 +5,41 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::error::Context as _;
 use wasmtime::{
     Config, Enabled, EngineWeak, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
+    Result,
 };
 
-use crate::settings::Limits;
+use crate::policy::DEFAULT_MAX_MEMORY;
+
+/// Instances alive at once per process.
+const DEFAULT_MAX_INSTANCES: u32 = 1000;
+
+/// The process's instance pool: how many instances may be alive at once, and
+/// the linear memory each slot reserves, which no application may exceed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Instances alive at once; further requests wait for a slot.
+    pub max_instances: u32,
+    /// Bytes of linear memory each slot reserves.
+    pub max_memory: u64,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_instances: DEFAULT_MAX_INSTANCES,
+            max_memory: DEFAULT_MAX_MEMORY,
+        }
+    }
+}
 
 /// How often the epoch advances. A running guest yields to the async executor
 /// at each tick, so this bounds how long one CPU-bound guest holds its thread
 /// before other requests (and its own wall-clock timer) get a turn.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Pool slots per component instance. A Rust `wasm32-wasip2` component holds a
 /// handful of core instances and tables and one memory; componentize-py ones
@@ -28,10 +51,9 @@ const TABLES_PER_COMPONENT: u32 = 16;
 /// Bytes of each linear memory and table kept mapped between uses of a pool
 /// slot: reset with `memset` instead of being unmapped and faulted in again,
 /// which is cheaper for the small heaps a request typically touches. Where the
-/// kernel offers it, only the pages a request wrote are reset (see
-/// `pagemap_scan`). For the hello guest, whose whole memory is 128 KiB,
-/// keeping all of it and resetting all of it without asking the kernel was
-/// slower in each of 40 alternating rounds (29.7 against 27.7 µs a request).
+/// kernel offers it, only the pages a request wrote are reset (`pagemap_scan`),
+/// which measured cheaper than resetting more without asking
+/// (docs/performance.md).
 const KEEP_RESIDENT: usize = 64 << 10;
 
 /// What kind of process the engine lives in.
@@ -51,18 +73,21 @@ pub enum Embedding {
 /// One per process: compiles components and instantiates them from a pool.
 pub struct Runtime {
     engine: wasmtime::Engine,
-    limits: Limits,
+    pool: PoolConfig,
     instances: Arc<Semaphore>,
     /// Started by the first request; holds why it could not start, if it could not.
     ticker: OnceLock<Result<(), String>>,
 }
 
 impl Runtime {
-    /// An engine sized for `limits` (pool slots, memory per instance).
-    pub fn new(limits: &Limits, embedding: Embedding) -> Result<Runtime> {
-        let mut pool = PoolingAllocationConfig::default();
-        let instances = limits.max_instances;
-        pool.total_component_instances(instances)
+    /// An engine whose instance pool is sized as `pool` says.
+    pub fn new(pool: &PoolConfig, embedding: Embedding) -> Result<Runtime> {
+        let instances = pool.max_instances;
+        let max_memory = usize::try_from(pool.max_memory)
+            .context("the memory a pool slot reserves does not fit this machine's address space")?;
+        let mut slots = PoolingAllocationConfig::default();
+        slots
+            .total_component_instances(instances)
             .total_core_instances(instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
             .total_memories(instances.saturating_mul(MEMORIES_PER_COMPONENT))
             .total_tables(instances.saturating_mul(TABLES_PER_COMPONENT))
@@ -70,7 +95,7 @@ impl Runtime {
             .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
             .max_memories_per_component(MEMORIES_PER_COMPONENT)
             .max_tables_per_component(TABLES_PER_COMPONENT)
-            .max_memory_size(usize::try_from(limits.max_memory).context("RVM_MAX_MEMORY")?)
+            .max_memory_size(max_memory)
             .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(KEEP_RESIDENT)
             .pagemap_scan(match embedding {
@@ -86,13 +111,11 @@ impl Runtime {
             .memory_init_cow(true)
             .cranelift_opt_level(OptLevel::Speed)
             .parallel_compilation(embedding == Embedding::Serving)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = wasmtime::Engine::new(&config)
-            .map_err(anyhow::Error::from)
-            .context("cannot create the wasm engine")?;
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(slots));
+        let engine = wasmtime::Engine::new(&config).context("cannot create the wasm engine")?;
         Ok(Runtime {
             engine,
-            limits: limits.clone(),
+            pool: pool.clone(),
             instances: Arc::new(Semaphore::new(instances as usize)),
             ticker: OnceLock::new(),
         })
@@ -102,12 +125,12 @@ impl Runtime {
         &self.engine
     }
 
-    /// The limits the pool was sized for.
-    pub fn limits(&self) -> &Limits {
-        &self.limits
+    /// What the pool was sized for.
+    pub(crate) fn pool(&self) -> &PoolConfig {
+        &self.pool
     }
 
-    /// A place for one more instance; waits while `max_instances` are alive.
+    /// A place for one more instance; waits while the pool is full.
     /// Also starts the epoch ticker on first use, so that a process that only
     /// compiles (Unit's prototype, before it forks) never starts a thread.
     pub(crate) async fn instance_permit(&self) -> Result<OwnedSemaphorePermit> {
@@ -115,10 +138,9 @@ impl Runtime {
             .ticker
             .get_or_init(|| start_epoch_ticker(self.engine.weak()));
         // Without epochs a spinning guest could not be stopped: serve nothing.
-        ticker
-            .clone()
-            .map_err(anyhow::Error::msg)
-            .context("cannot start the epoch thread")?;
+        if let Err(why) = ticker {
+            wasmtime::bail!("cannot start the epoch thread: {why}");
+        }
         Arc::clone(&self.instances)
             .acquire_owned()
             .await

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use rvm_e2e::guest;
-use rvm_engine::{App, Embedding, Limits, Runtime, Settings};
+use rvm_engine::{App, Embedding, Limits, Policy, PoolConfig, Runtime};
 
-fn app(name: &str, settings: Settings) -> App {
-    let runtime = Arc::new(Runtime::new(&settings.limits, Embedding::BeforeFork).unwrap());
-    App::load(runtime, name, &guest(name), settings).unwrap()
+fn app(name: &str, policy: Policy) -> App {
+    let runtime = Arc::new(Runtime::new(&PoolConfig::default(), Embedding::BeforeFork).unwrap());
+    App::load(runtime, name, &guest(name), policy).unwrap()
 }
 
 fn request(path: &str, body: &'static [u8]) -> http::Request<Full<Bytes>> {
@@ -42,8 +42,8 @@ fn current_thread() -> tokio::runtime::Runtime {
 
 #[test]
 fn serves_requests_on_a_current_thread_runtime() {
-    let hello = app("hello", Settings::default());
-    let echo = app("echo", Settings::default());
+    let hello = app("hello", Policy::default());
+    let echo = app("echo", Policy::default());
     current_thread().block_on(async {
         assert_eq!(
             send(&hello, "/", b"").await,
@@ -65,9 +65,9 @@ fn a_spinning_guest_yields_to_others_on_the_same_thread() {
     };
     let misbehave = app(
         "misbehave",
-        Settings {
+        Policy {
             limits,
-            ..Settings::default()
+            ..Policy::default()
         },
     );
     current_thread().block_on(async {
@@ -94,7 +94,7 @@ fn a_spinning_guest_yields_to_others_on_the_same_thread() {
 
 #[test]
 fn a_failure_after_the_headers_ends_the_body_with_an_error() {
-    let misbehave = app("misbehave", Settings::default());
+    let misbehave = app("misbehave", Policy::default());
     current_thread().block_on(async {
         let (status, body) = send(&misbehave, "/fail-mid-body", b"").await;
         assert_eq!(status, 200);
@@ -105,10 +105,10 @@ fn a_failure_after_the_headers_ends_the_body_with_an_error() {
 
 #[test]
 fn an_app_may_not_ask_for_more_memory_than_the_pool_holds() {
-    let runtime = Runtime::new(&Limits::default(), Embedding::BeforeFork).unwrap();
-    let mut settings = Settings::default();
-    settings.limits.max_memory *= 2;
-    let error = App::load(Arc::new(runtime), "hello", &guest("hello"), settings)
+    let runtime = Runtime::new(&PoolConfig::default(), Embedding::BeforeFork).unwrap();
+    let mut policy = Policy::default();
+    policy.limits.max_memory *= 2;
+    let error = App::load(Arc::new(runtime), "hello", &guest("hello"), policy)
         .err()
         .unwrap();
     let message = format!("{error:#}");
@@ -138,8 +138,8 @@ fn a_component_of_an_older_wasi_0_2_minor_is_served() {
             (export "wasi:http/incoming-handler@0.2.0" (instance $handler)))"#,
     )
     .unwrap();
-    let runtime = Arc::new(Runtime::new(&Limits::default(), Embedding::BeforeFork).unwrap());
-    let app = App::from_binary(runtime, "wasi-0.2.0", &component, Settings::default()).unwrap();
+    let runtime = Arc::new(Runtime::new(&PoolConfig::default(), Embedding::BeforeFork).unwrap());
+    let app = App::from_binary(runtime, "wasi-0.2.0", &component, Policy::default()).unwrap();
     current_thread().block_on(async {
         assert_eq!(
             send(&app, "/", b"").await,

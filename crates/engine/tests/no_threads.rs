@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use rvm_engine::{App, Embedding, Runtime, Settings};
+use rvm_engine::{App, Embedding, Policy, PoolConfig, Runtime};
 
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
@@ -14,9 +14,8 @@ fn threads() -> usize {
 fn compiling_on_the_calling_thread_starts_no_thread() {
     let component = rvm_e2e::guest("misbehave");
     let before = threads();
-    let settings = Settings::default();
-    let runtime = Arc::new(Runtime::new(&settings.limits, Embedding::BeforeFork).unwrap());
-    let app = App::load(runtime, "misbehave", &component, settings).unwrap();
+    let runtime = Arc::new(Runtime::new(&PoolConfig::default(), Embedding::BeforeFork).unwrap());
+    let app = App::load(runtime, "misbehave", &component, Policy::default()).unwrap();
     assert_eq!(threads(), before, "threads were started while compiling");
     drop(app);
 }

@@ -1,5 +1,5 @@
 //! `rvm serve`: one component on one listener, as `wasmtime serve` does, with the
-//! limits and grants of the engine's `RVM_*` settings (flags win over them).
+//! limits and grants of the `RVM_*` settings (`rvm-config`); flags win over them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use rvm_engine::{App, Embedding, Runtime, Settings};
+use rvm_config::Config;
+use rvm_engine::{AllowList, App, Embedding, Runtime};
 
 /// Where `rvm serve` listens unless told otherwise.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
@@ -25,19 +26,19 @@ pub struct ServeCommand {
     dirs: Vec<PathBuf>,
 
     /// Fuel budget of one request; 0 = unlimited [env: RVM_FUEL] [default: 100000000].
-    #[arg(long, value_name = "N", value_parser = |v: &str| rvm_engine::parse_fuel(v).map(Fuel))]
+    #[arg(long, value_name = "N", value_parser = |v: &str| rvm_config::parse_fuel(v).map(Fuel))]
     fuel: Option<Fuel>,
 
     /// Linear memory one instance may hold [env: RVM_MAX_MEMORY] [default: 256MiB].
-    #[arg(long, value_name = "SIZE", value_parser = rvm_engine::parse_memory)]
+    #[arg(long, value_name = "SIZE", value_parser = rvm_config::parse_memory)]
     max_memory: Option<u64>,
 
     /// Wall-clock limit of one request, e.g. 30s, 250ms [env: RVM_TIMEOUT] [default: 30s].
-    #[arg(long, value_name = "DURATION", value_parser = rvm_engine::parse_timeout)]
+    #[arg(long, value_name = "DURATION", value_parser = rvm_config::parse_timeout)]
     timeout: Option<Duration>,
 
     /// Instances alive at once; further requests wait [env: RVM_MAX_INSTANCES] [default: 1000].
-    #[arg(long, value_name = "N", value_parser = rvm_engine::parse_instances)]
+    #[arg(long, value_name = "N", value_parser = rvm_config::parse_instances)]
     max_instances: Option<u32>,
 
     /// What `client-secret` returns [env: RVM_CLIENT_SECRET].
@@ -49,8 +50,8 @@ pub struct ServeCommand {
     client_secret_file: Option<PathBuf>,
 
     /// Comma list of scheme://host[:port] the guest may call [env: RVM_ALLOWED_OUTBOUND_HOSTS].
-    #[arg(long, value_name = "LIST", value_parser = rvm_engine::AllowList::parse)]
-    allowed_outbound_hosts: Option<rvm_engine::AllowList>,
+    #[arg(long, value_name = "LIST", value_parser = AllowList::parse)]
+    allowed_outbound_hosts: Option<AllowList>,
 
     /// A variable of the guest's environment, NAME=VALUE (repeatable) [env: RVM_ENV_<NAME>].
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
@@ -67,40 +68,50 @@ pub struct ServeCommand {
 
 impl ServeCommand {
     /// The environment's `RVM_*` settings with the flags laid over them.
-    fn settings(&self) -> Result<Settings> {
-        let mut settings = Settings::from_env()?;
-        let limits = &mut settings.limits;
-        if let Some(Fuel(fuel)) = self.fuel {
-            limits.fuel = fuel;
+    fn config(&self) -> Result<Config> {
+        let mut config = Config::from_env()?;
+        if let Some(bytes) = self.max_memory {
+            config.set_max_memory(bytes);
+            config.policy.names.memory = "--max-memory";
         }
-        limits.max_memory = self.max_memory.unwrap_or(limits.max_memory);
-        limits.timeout = self.timeout.unwrap_or(limits.timeout);
-        limits.max_instances = self.max_instances.unwrap_or(limits.max_instances);
+        let Config { pool, policy } = &mut config;
+        if let Some(Fuel(fuel)) = self.fuel {
+            policy.limits.fuel = fuel;
+            policy.names.fuel = "--fuel";
+        }
+        if let Some(timeout) = self.timeout {
+            policy.limits.timeout = timeout;
+            policy.names.timeout = "--timeout";
+        }
+        pool.max_instances = self.max_instances.unwrap_or(pool.max_instances);
+        let grants = &mut policy.grants;
         if let Some(secret) = &self.client_secret {
-            settings.client_secret = secret.as_str().into();
+            grants.client_secret = secret.as_str().into();
         }
         if let Some(path) = &self.client_secret_file {
-            settings.client_secret = rvm_engine::read_secret_file(path)?.into();
+            grants.client_secret =
+                rvm_config::read_secret_file(path, "--client-secret-file")?.into();
         }
         if let Some(allowed) = &self.allowed_outbound_hosts {
-            settings.outbound = allowed.clone();
+            grants.outbound = allowed.clone();
+            policy.names.outbound = "--allowed-outbound-hosts";
         }
-        settings.guest_env.extend(self.env.iter().cloned());
-        settings.dirs.extend(self.dirs.iter().cloned());
-        settings.fuel_headers |= self.fuel_headers;
-        Ok(settings)
+        grants.env.extend(self.env.iter().cloned());
+        grants.dirs.extend(self.dirs.iter().cloned());
+        policy.fuel_headers |= self.fuel_headers;
+        Ok(config)
     }
 
     pub fn execute(self) -> Result<()> {
         // Everything is validated, and the component compiled, before the
         // listener is bound: nothing is served half-configured.
-        let settings = self.settings()?;
-        let runtime = Arc::new(Runtime::new(&settings.limits, Embedding::Serving)?);
+        let Config { pool, policy } = self.config()?;
+        let runtime = Arc::new(Runtime::new(&pool, Embedding::Serving)?);
         let name = self.component.file_stem().map_or_else(
             || "component".to_string(),
             |s| s.to_string_lossy().into_owned(),
         );
-        let app = App::load(runtime, &name, &self.component, settings)?;
+        let app = App::load(runtime, &name, &self.component, policy)?;
 
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

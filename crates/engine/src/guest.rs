@@ -1,5 +1,6 @@
-//! One request: a fresh store and instance under the application's limits, the
-//! response streamed back as the guest writes it, and one log line when it ends.
+//! A request's guest: its store under the application's limits, its instance,
+//! and its run to the end or to the wall-clock limit, reported as an
+//! [`Outcome`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,71 +12,28 @@ use wasmtime::component::Resource;
 use wasmtime::{CallHook, Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
 
-use crate::app::App;
-use crate::body::{Inflight, Outcome, RequestRecord, ResponseBody};
 use crate::failure::Failure;
 use crate::host::Host;
+use crate::inflight::Outcome;
+use crate::policy::Policy;
 use crate::runtime::Runtime;
-use crate::settings::Settings;
 
 /// Response header carrying the fuel a request used before its headers were sent.
-pub const FUEL_HEADER: &str = "x-rvm-fuel-consumed";
+const FUEL_HEADER: &str = "x-rvm-fuel-consumed";
 
 /// A request's store, with the request and the response-outparam in its table.
-type Prepared = (
+type RequestStore = (
     Store<Host>,
     Resource<HostIncomingRequest>,
     Resource<HostResponseOutparam>,
 );
 
 /// What a guest's `response-outparam.set` delivers.
-type GuestResponse = Result<
-    Response<wasmtime_wasi_http::p2::body::HyperOutgoingBody>,
-    wasmtime_wasi_http::p2::bindings::http::types::ErrorCode,
->;
-
-impl App {
-    /// Runs the request through a fresh instance. Never fails: every failure
-    /// becomes a response (or a cut-off body) and a log line naming the cause.
-    pub async fn handle<B>(&self, request: http::Request<B>) -> Response<ResponseBody>
-    where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<wasmtime_wasi_http::Error>,
-    {
-        let record = RequestRecord::new(&self.name, &request);
-        let (sender, receiver) = oneshot::channel();
-        let (done, outcome) = oneshot::channel();
-        let guest = Guest {
-            runtime: Arc::clone(&self.runtime),
-            pre: self.pre.clone(),
-            settings: Arc::clone(&self.settings),
-        };
-        // Boxed: tokio moves a task's future as it makes and finishes the
-        // task, and a pointer is cheaper to move than the state of an
-        // instantiation and a call.
-        let task = tokio::spawn(Box::pin(guest.run(request, sender, done)));
-        let inflight = Inflight::new(record, task, outcome);
-
-        match receiver.await {
-            Ok(Ok(response)) => {
-                let (parts, body) = response.into_parts();
-                let body = ResponseBody::guest(body, inflight.with_head(&parts));
-                Response::from_parts(parts, body)
-            }
-            Ok(Err(code)) => {
-                inflight
-                    .failed_before_headers(Some(Failure::ErrorCode(code)))
-                    .await
-            }
-            // The guest dropped its response-outparam, its store is gone, or
-            // the request never reached it: the outcome says why.
-            Err(_) => inflight.failed_before_headers(None).await,
-        }
-    }
-}
+type GuestResponse = Result<Response<HyperOutgoingBody>, ErrorCode>;
 
 /// Keeps a count of the fuel used up to the guest's latest call into the host,
 /// which is where `response-outparam.set` is called from.
@@ -91,25 +49,51 @@ fn meter_fuel(store: &mut Store<Host>, budget: u64) -> Arc<AtomicU64> {
     meter
 }
 
-/// What a request's guest task runs with.
-struct Guest {
+/// An application's component, ready to instantiate under its policy: what
+/// each request's guest task runs with.
+#[derive(Clone)]
+pub(crate) struct Guest {
+    app: Arc<str>,
     runtime: Arc<Runtime>,
     pre: ProxyPre<Host>,
-    settings: Arc<Settings>,
+    policy: Arc<Policy>,
 }
 
 impl Guest {
+    pub(crate) fn new(
+        app: &str,
+        runtime: Arc<Runtime>,
+        pre: ProxyPre<Host>,
+        policy: Policy,
+    ) -> Guest {
+        Guest {
+            app: app.into(),
+            runtime,
+            pre,
+            policy: Arc::new(policy),
+        }
+    }
+
+    pub(crate) fn app_name(&self) -> &Arc<str> {
+        &self.app
+    }
+
+    pub(crate) fn policy(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+
+    pub(crate) fn pre(&self) -> &ProxyPre<Host> {
+        &self.pre
+    }
+
     /// Makes the request's store and instance, runs the guest to its end or its
     /// wall-clock limit, then reports how it went. All of it happens in one
     /// task, so that on a busy thread requests go through one after another
     /// and a pool slot one frees is the warm one the next gets. The store is
-    /// dropped before the report so that the instance is gone by the time a
-    /// client sees the end of the response. Reporting first and dropping after
-    /// a yield, so that the response leaves sooner, was tried: a batch's
-    /// instances are then all alive at once, each in a pool slot of its own,
-    /// and through Unit the application process took about 40% more CPU per
-    /// request.
-    async fn run<B>(
+    /// dropped before the report, so that the instance is gone by the time a
+    /// client sees the end of the response and a batch's instances are not all
+    /// alive at once (docs/performance.md measures the other order).
+    pub(crate) async fn run<B>(
         self,
         request: http::Request<B>,
         respond: oneshot::Sender<GuestResponse>,
@@ -120,13 +104,13 @@ impl Guest {
     {
         let permit = match self.runtime.instance_permit().await {
             Ok(permit) => permit,
-            Err(e) => return report(done, Err(Failure::Host(format!("{e:#}"))), None),
+            Err(e) => return report(done, Err(Failure::host(e)), None),
         };
         let (mut store, incoming, outparam) = match self.prepare(request, respond) {
             Ok(prepared) => prepared,
             Err(failure) => return report(done, Err(failure), None),
         };
-        let limits = &self.settings.limits;
+        let limits = &self.policy.limits;
         let run = async {
             let proxy = self.pre.instantiate_async(&mut store).await?;
             proxy
@@ -159,17 +143,16 @@ impl Guest {
         &self,
         request: http::Request<B>,
         respond: oneshot::Sender<GuestResponse>,
-    ) -> Result<Prepared, Failure>
+    ) -> Result<RequestStore, Failure>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let host_failure = |e: wasmtime::Error| Failure::Host(format!("{e:#}"));
-        let host = Host::new(&self.settings).map_err(|e| Failure::Host(format!("{e:#}")))?;
+        let host = Host::new(&self.app, &self.policy).map_err(Failure::host)?;
         let mut store = Store::new(self.runtime.engine(), host);
         store.limiter(|host| &mut host.memory);
-        let budget = self.settings.limits.fuel_budget();
-        store.set_fuel(budget).map_err(host_failure)?;
+        let budget = self.policy.limits.fuel_budget();
+        store.set_fuel(budget).map_err(Failure::host)?;
         // Yield to the executor at every epoch tick: a spinning guest neither
         // holds its thread nor escapes its wall-clock timer. tokio's own yield
         // lets the runtime poll its timers and sockets before resuming the
@@ -183,7 +166,7 @@ impl Guest {
         });
 
         let fuel_meter = self
-            .settings
+            .policy
             .fuel_headers
             .then(|| meter_fuel(&mut store, budget));
         let scheme = match request.uri().scheme_str() {
@@ -203,7 +186,7 @@ impl Guest {
                 // The receiver is gone only if the request was abandoned.
                 let _ = respond.send(response);
             })
-            .map_err(host_failure)?;
+            .map_err(Failure::host)?;
         Ok((store, incoming, outparam))
     }
 }
@@ -212,15 +195,4 @@ impl Guest {
 /// the response was abandoned.
 fn report(done: oneshot::Sender<Outcome>, result: Result<(), Failure>, fuel: Option<u64>) {
     let _ = done.send(Outcome { result, fuel });
-}
-
-/// A response for a failure that happened before any header was sent.
-pub(crate) fn failure_response(failure: &Failure) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::message(failure.client_message()));
-    *response.status_mut() = failure.status();
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }

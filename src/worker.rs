@@ -1,36 +1,37 @@
 //! One libunit context and the tokio current-thread loop that drives it on its
 //! own thread: every port's fd is watched by the loop's reactor, and a readable
-//! port is processed until it is empty (see `Ctx::process`). Requests are
-//! served as tasks of the same loop, so no libunit call ever leaves this thread.
+//! port is processed until it is empty (see `drain`). Requests are served as
+//! tasks of the same loop, so no libunit call ever leaves this thread.
 //!
 //! The loop holds libunit's queue wake-ups to Unit's router (see
-//! [`unit::notices`]) while it has work: once the requests read from a port
-//! have had their first turn, one task sends the wake-ups, so the router is
-//! woken once for a batch's acknowledgements and once for its responses. A
+//! [`Context::hold_wake_ups`]) while it has work: once the requests read from
+//! a port have had their first turn, the loop sends the wake-ups, so the router
+//! is woken once for a batch's acknowledgements and once for its responses. A
 //! guest runs in a task of its own (the engine's), so one computing for a long
-//! time yields at each epoch tick and the sender runs between its turns.
+//! time yields at each epoch tick and the task that sends the wake-ups runs
+//! between its turns.
+
+#![forbid(unsafe_code)]
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::os::fd::{BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use rvm_engine::App;
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, LocalSet};
 
-use crate::exchange::{AbortOnDrop, Exchange};
-use crate::unit::{self, Ctx, Events, Level, Port, PortStatus, Request, SharedCtx, notices};
+use crate::exchange::{self, Exchange};
+use crate::unit::{self, Context, Events, Level, Port, PortStatus, Request, SharedContext};
 
 /// Port messages processed in a row before other tasks get a turn.
 const MESSAGES_PER_TURN: u32 = 64;
 
-/// A context's state, told of everything by libunit (see [`Events`]).
-pub struct Context {
+/// A libunit context's loop: its state, told of everything by libunit (see
+/// [`Events`]).
+pub struct Worker {
     app: Arc<App>,
     /// Contexts to run in this process in all; the main one starts the others.
     threads: u32,
@@ -50,12 +51,12 @@ pub struct Context {
     /// Ports being drained: wake-ups then wait for the requests read.
     draining: Cell<u32>,
     /// Wakes the task that sends held wake-ups.
-    notices_held: Notify,
+    wake_ups_to_send: Notify,
 }
 
-impl Context {
-    pub fn new(app: Arc<App>, threads: u32) -> Context {
-        Context {
+impl Worker {
+    pub fn new(app: Arc<App>, threads: u32) -> Worker {
+        Worker {
             app,
             threads,
             siblings: RefCell::default(),
@@ -67,35 +68,32 @@ impl Context {
             shm_freed: Rc::new(Notify::new()),
             became_ready: Notify::new(),
             draining: Cell::new(0),
-            notices_held: Notify::new(),
-        }
-    }
-
-    /// Wakes the task that sends held wake-ups, if any are held: it runs after
-    /// the tasks already waiting to run (those of the requests just read).
-    fn send_held_soon(&self) {
-        if notices::any_held() {
-            self.notices_held.notify_one();
+            wake_ups_to_send: Notify::new(),
         }
     }
 }
 
-impl Events for Context {
+impl Events for Worker {
+    /// Registers the request and serves it in a task of its own, which
+    /// removes it when done.
     fn request(&self, request: Request) {
         let exchange = Rc::new(Exchange::new(request));
-        self.requests
-            .borrow_mut()
-            .insert(exchange.key(), Rc::clone(&exchange));
-        // Boxed: tokio moves a task's future as it makes and finishes the
-        // task (several copies of it per request), and a pointer is cheaper to
-        // move than the few KiB a request's state takes.
-        let task = tokio::task::spawn_local(Box::pin(crate::exchange::serve(
+        let key = exchange.key();
+        let requests = Rc::clone(&self.requests);
+        let serve = exchange::serve(
             Arc::clone(&self.app),
             Rc::clone(&exchange),
             Rc::clone(&self.shm_freed),
-            Rc::clone(&self.requests),
-        )));
+        );
+        // Boxed: tokio moves a task's future as it makes and finishes the
+        // task (several copies of it per request), and a pointer is cheaper to
+        // move than the few KiB a request's state takes.
+        let task = tokio::task::spawn_local(Box::pin(async move {
+            serve.await;
+            requests.borrow_mut().remove(&key);
+        }));
         exchange.set_task(task.abort_handle());
+        self.requests.borrow_mut().insert(key, exchange);
     }
 
     fn body_arrived(&self, request: usize) {
@@ -135,32 +133,32 @@ impl Events for Context {
         self.wake.notify_one();
     }
 
-    fn notices_held(&self) {
-        // A drain wakes the sender when it is done.
+    fn first_wake_up_held(&self) {
+        // A drain has them sent when it is done.
         if self.draining.get() == 0 {
-            self.notices_held.notify_one();
+            self.wake_ups_to_send.notify_one();
         }
     }
 
-    fn ready(&self, main: SharedCtx) {
+    fn ready(&self, main: SharedContext) {
         self.became_ready.notify_waiters();
         for n in 1..self.threads {
             let app = Arc::clone(&self.app);
             let thread = std::thread::Builder::new()
                 .name(format!("rvm-unit-{n}"))
                 .spawn(move || {
-                    let Some(ctx) = Ctx::sibling(main, Context::new(app, 1)) else {
-                        unit::log(Level::Alert, "rvm: nxt_unit_ctx_alloc() failed");
+                    let Some(context) = Context::sibling(main, Worker::new(app, 1)) else {
+                        unit::log(Level::Alert, "nxt_unit_ctx_alloc() failed");
                         return;
                     };
-                    if let Err(error) = run(ctx) {
-                        unit::log(Level::Alert, &format!("rvm: context {n}: {error:#}"));
+                    if let Err(error) = run(context) {
+                        unit::log(Level::Alert, &format!("context {n}: {error:#}"));
                     }
                 });
             match thread {
                 Ok(thread) => self.siblings.borrow_mut().push(thread),
                 Err(e) => {
-                    unit::log(Level::Alert, &format!("rvm: cannot start thread {n}: {e}"));
+                    unit::log(Level::Alert, &format!("cannot start thread {n}: {e}"));
                 }
             }
         }
@@ -169,7 +167,7 @@ impl Events for Context {
 
 /// Runs the context until libunit tells it to quit, then ends it (after the
 /// contexts it started, if it is the main one).
-pub fn run(ctx: Ctx<Context>) -> Result<()> {
+pub fn run(context: Context<Worker>) -> Result<()> {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -177,49 +175,60 @@ pub fn run(ctx: Ctx<Context>) -> Result<()> {
         Ok(runtime) => runtime,
         Err(e) => {
             // libunit lets go of a context only when told it is done.
-            ctx.done();
+            context.done();
             return Err(e).context("cannot start the context's event loop");
         }
     };
-    let ctx = Rc::new(ctx);
-    LocalSet::new().block_on(&runtime, drive(Rc::clone(&ctx)));
+    let context = Rc::new(context);
+    LocalSet::new().block_on(&runtime, drive(Rc::clone(&context)));
     // Tasks still holding the context go with the loop.
     drop(runtime);
-    let ctx = Rc::into_inner(ctx).context("the context outlived its loop")?;
-    for sibling in ctx.events().siblings.take() {
+    let context = Rc::into_inner(context).context("the context outlived its loop")?;
+    for sibling in context.events().siblings.take() {
         let _ = sibling.join();
     }
-    ctx.done();
+    context.done();
     Ok(())
 }
 
-/// Watches each port libunit adds, until quit.
-async fn drive(ctx: Rc<Ctx<Context>>) {
-    let events = ctx.events();
-    let sender = Rc::clone(&ctx);
-    let sender = tokio::task::spawn_local(async move {
-        loop {
-            sender.events().notices_held.notified().await;
-            notices::send_held();
-        }
-    });
-    // What is still held when the loop ends goes out with `Ctx::done`.
-    let _sender = AbortOnDrop(sender.abort_handle());
-    notices::hold();
+/// Watches each port libunit adds, until quit. The task that sends held
+/// wake-ups, like the watchers, ends with the loop's tasks; what is still
+/// held then goes out as the context ends.
+async fn drive(context: Rc<Context<Worker>>) {
+    context.hold_wake_ups();
+    tokio::task::spawn_local(send_wake_ups_when_asked(Rc::clone(&context)));
+    let worker = context.events();
     loop {
-        let ports = events.new_ports.take();
-        for port in ports {
+        for port in worker.new_ports.take() {
             let key = Rc::as_ptr(&port) as usize;
-            let watcher = tokio::task::spawn_local(watch(Rc::clone(&ctx), port));
-            events
+            let watcher = tokio::task::spawn_local(watch(Rc::clone(&context), port));
+            worker
                 .watchers
                 .borrow_mut()
                 .insert(key, watcher.abort_handle());
         }
-        if events.quitting.get() {
+        if worker.quitting.get() {
             return;
         }
-        events.wake.notified().await;
+        worker.wake.notified().await;
+    }
+}
+
+/// Sends the held wake-ups each time [`send_wake_ups_soon`] asks for it. A
+/// task of its own, so that it runs after the tasks already waiting to run:
+/// those of the requests just read, whose acknowledgements go out with the
+/// same write.
+async fn send_wake_ups_when_asked(context: Rc<Context<Worker>>) {
+    loop {
+        context.events().wake_ups_to_send.notified().await;
+        context.send_wake_ups();
+    }
+}
+
+/// Has the held wake-ups sent soon, if any are held.
+fn send_wake_ups_soon(context: &Context<Worker>) {
+    if context.any_wake_ups_held() {
+        context.events().wake_ups_to_send.notify_one();
     }
 }
 
@@ -233,15 +242,15 @@ async fn drive(ctx: Rc<Ctx<Context>>) {
 /// For the same reason every port is drained again when the context becomes
 /// ready: until then libunit leaves the shared queue unread, so the wake-up of
 /// a request queued meanwhile is spent.
-async fn watch(ctx: Rc<Ctx<Context>>, port: Rc<Port>) {
-    let fd = match watchable(&port) {
+async fn watch(context: Rc<Context<Worker>>, port: Rc<Port>) {
+    let fd = match port.watch() {
         Ok(fd) => fd,
         Err(e) => {
-            let message = format!("rvm: cannot watch port fd {}: {e}", port.fd());
+            let message = format!("cannot watch port fd {}: {e}", port.fd());
             return unit::log(Level::Alert, &message);
         }
     };
-    if !drain(&ctx, &port).await {
+    if !drain(&context, &port).await {
         return;
     }
     loop {
@@ -257,18 +266,18 @@ async fn watch(ctx: Rc<Ctx<Context>>, port: Rc<Port>) {
                     // stop watching the port rather than spin on it. Unit does this
                     // to retire a process when the application is reconfigured, so
                     // it is news, not trouble (a router that died is Unit's to report).
-                    let _ = ctx.process(&port);
+                    let _ = context.process(&port);
                     let message = format!(
-                        "rvm: Unit closed port fd {}; quitting once the requests in flight are done",
+                        "Unit closed port fd {}; quitting once the requests in flight are done",
                         port.fd()
                     );
                     return unit::log(Level::Info, &message);
                 }
                 ready.clear_ready();
             }
-            () = ctx.events().became_ready.notified() => {}
+            () = context.events().became_ready.notified() => {}
         }
-        if !drain(&ctx, &port).await {
+        if !drain(&context, &port).await {
             return;
         }
     }
@@ -276,18 +285,18 @@ async fn watch(ctx: Rc<Ctx<Context>>, port: Rc<Port>) {
 
 /// Processes the messages waiting on `port` until libunit says it is empty,
 /// letting other tasks run now and then; false once the port is gone.
-async fn drain(ctx: &Ctx<Context>, port: &Port) -> bool {
-    let events = ctx.events();
-    events.draining.set(events.draining.get() + 1);
+async fn drain(context: &Context<Worker>, port: &Port) -> bool {
+    let worker = context.events();
+    worker.draining.set(worker.draining.get() + 1);
     let mut processed = 0u32;
     let live = loop {
-        match ctx.process(port) {
+        match context.process(port) {
             PortStatus::Processed => {
                 processed += 1;
                 if processed.is_multiple_of(MESSAGES_PER_TURN) {
                     // The requests read so far are served and their wake-ups sent
                     // before reading on: a port that never empties holds none back.
-                    events.send_held_soon();
+                    send_wake_ups_soon(context);
                     tokio::task::yield_now().await;
                 }
             }
@@ -295,18 +304,7 @@ async fn drain(ctx: &Ctx<Context>, port: &Port) -> bool {
             PortStatus::Failed => break port.is_live(),
         }
     };
-    events.draining.set(events.draining.get() - 1);
-    events.send_held_soon();
+    worker.draining.set(worker.draining.get() - 1);
+    send_wake_ups_soon(context);
     live
-}
-
-/// A duplicate of the port's fd for the reactor: libunit closes its own when it
-/// drops the port, and ours is deregistered and closed with the watcher, so the
-/// reactor never holds a number libunit may reuse.
-fn watchable(port: &Port) -> std::io::Result<AsyncFd<OwnedFd>> {
-    // SAFETY: the port is live, so libunit keeps its fd open for this call.
-    let fd = unsafe { BorrowedFd::borrow_raw(port.fd()) }.try_clone_to_owned()?;
-    // SAFETY: an OwnedFd is open and names the same file description until the
-    // AsyncFd, which owns it, is dropped.
-    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts().1)
 }

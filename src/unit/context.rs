@@ -1,22 +1,26 @@
 //! libunit contexts and their ports, and the callbacks libunit makes into them.
 //!
 //! A context belongs to the thread that created it; so does everything reached
-//! through it ([`Ctx`], [`Port`], [`super::Request`] are not `Send`). libunit
+//! through it ([`Context`], [`Port`], [`super::Request`] are not `Send`). libunit
 //! calls back into the context only from inside calls made on that thread
 //! (`nxt_unit_init`, `nxt_unit_ctx_alloc`, `nxt_unit_process_port_msg`, …).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::c_void;
-use std::os::fd::RawFd;
+use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 use std::rc::Rc;
 
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
 use super::Request;
-use super::notices::{self, Outcome};
-use super::segments;
-use crate::ffi;
+use super::ffi;
+use super::segments::Segments;
+use super::wake_ups::{PortWrite, WakeUps};
 
 /// What a context is told by libunit. All calls happen on the context's thread.
 pub trait Events: Sized + 'static {
@@ -26,21 +30,19 @@ pub trait Events: Sized + 'static {
     fn body_arrived(&self, request: usize);
     /// libunit ends the request with this key (the context quits): finish it now.
     fn closed(&self, request: usize);
-    /// A port to read from; watch its fd and call [`Ctx::process`] when readable.
+    /// A port to read from; watch its fd and call [`Context::process`] when readable.
     fn port_added(&self, port: Rc<Port>);
     /// The port is gone: stop watching it.
     fn port_removed(&self, port: &Port);
-    /// Shared memory was released: responses waiting for it may go on. Also
-    /// told after a `Request::response_init` that libunit may have waited in,
-    /// taking the router's acknowledgement itself.
+    /// Shared memory was released: responses waiting for it may go on.
     fn shm_freed(&self);
     /// Stop once in-flight work is done.
     fn quit(&self);
     /// The main context is ready (other contexts may now be allocated).
-    fn ready(&self, main: SharedCtx);
-    /// The first queue wake-up is held (see [`super::notices`]): arrange for
-    /// [`super::notices::send_held`] to run soon.
-    fn notices_held(&self);
+    fn ready(&self, main: SharedContext);
+    /// The first queue wake-up is held (see [`Context::hold_wake_ups`]):
+    /// arrange for [`Context::send_wake_ups`] to run soon.
+    fn first_wake_up_held(&self);
 }
 
 /// The id of the application's shared port (`NXT_UNIT_SHARED_PORT_ID`, a
@@ -67,6 +69,19 @@ impl Port {
         self.live.get()
     }
 
+    /// The port's fd, watched by the calling thread's tokio reactor for
+    /// readability. A duplicate: libunit closes its own when it drops the port,
+    /// and this one is deregistered and closed with the watcher, so the
+    /// reactor never holds a number libunit may reuse.
+    pub fn watch(&self) -> io::Result<AsyncFd<OwnedFd>> {
+        // SAFETY: the port is live, so libunit keeps its fd open for this call.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.fd) }.try_clone_to_owned()?;
+        // SAFETY: an OwnedFd is open and names the same file description until
+        // the AsyncFd, which owns it, is dropped.
+        unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)
+    }
+
     /// Whether libunit's "nothing to read" may be wrong. A context's own port
     /// is a queue in shared memory with the socket beside it for messages that
     /// carry an fd (a request body's file, say), marked in the queue. When the
@@ -90,11 +105,25 @@ impl Port {
     }
 }
 
-/// What a context holds for us in `ctx->data`.
+/// What a context holds for us in `ctx->data`. `repr(C)` puts the wake-ups
+/// first, so that code that does not know the events' type (a request's)
+/// reaches them through the same pointer (`WakeUps::of`).
+#[repr(C)]
 struct Slot<E> {
-    events: E,
+    wake_ups: WakeUps,
     /// Watched ports by libunit's pointer, so that removal can retire them.
     ports: RefCell<HashMap<usize, Rc<Port>>>,
+    events: E,
+}
+
+impl<E> Slot<E> {
+    fn new(events: E) -> Slot<E> {
+        Slot {
+            wake_ups: WakeUps::default(),
+            ports: RefCell::default(),
+            events,
+        }
+    }
 }
 
 /// How processing one port message went.
@@ -108,49 +137,43 @@ pub enum PortStatus {
 }
 
 /// A context running on this thread.
-pub struct Ctx<E: Events> {
+pub struct Context<E: Events> {
     raw: NonNull<ffi::nxt_unit_ctx_t>,
     slot: *mut Slot<E>,
 }
 
 /// The main context's pointer, to allocate sibling contexts from other threads.
 #[derive(Clone, Copy)]
-pub struct SharedCtx(*mut ffi::nxt_unit_ctx_t);
+pub struct SharedContext(*mut ffi::nxt_unit_ctx_t);
 
 // SAFETY: the pointer is only passed to `nxt_unit_ctx_alloc`, which libunit
 // makes for use from new threads with the main context (it takes the library's
 // lock); nothing else dereferences it off the main thread.
-unsafe impl Send for SharedCtx {}
+unsafe impl Send for SharedContext {}
 
-impl<E: Events> Ctx<E> {
+impl<E: Events> Context<E> {
     /// Runs `nxt_unit_init` with our callbacks; `events` receives them.
-    pub(super) fn init(init: &mut ffi::nxt_unit_init_t, events: E) -> Option<Ctx<E>> {
-        let slot = Box::into_raw(Box::new(Slot {
-            events,
-            ports: RefCell::default(),
-        }));
+    pub(super) fn init(init: &mut ffi::nxt_unit_init_t, events: E) -> Option<Context<E>> {
+        let slot = Box::into_raw(Box::new(Slot::new(events)));
         set_callbacks::<E>(&mut init.callbacks);
         init.ctx_data = slot.cast();
         // SAFETY: `init` was filled by nxt_unit_default_init; callbacks fired
         // during the call find `slot` through ctx->data.
         let raw = unsafe { ffi::nxt_unit_init(init) };
-        Ctx::adopt(raw, slot)
+        Context::adopt(raw, slot)
     }
 
     /// A further context of this process, for the calling thread.
-    pub fn sibling(main: SharedCtx, events: E) -> Option<Ctx<E>> {
-        let slot = Box::into_raw(Box::new(Slot {
-            events,
-            ports: RefCell::default(),
-        }));
-        // SAFETY: `main` is the live main context (see `SharedCtx`).
+    pub fn sibling(main: SharedContext, events: E) -> Option<Context<E>> {
+        let slot = Box::into_raw(Box::new(Slot::new(events)));
+        // SAFETY: `main` is the live main context (see `SharedContext`).
         let raw = unsafe { ffi::nxt_unit_ctx_alloc(main.0, slot.cast()) };
-        Ctx::adopt(raw, slot)
+        Context::adopt(raw, slot)
     }
 
-    fn adopt(raw: *mut ffi::nxt_unit_ctx_t, slot: *mut Slot<E>) -> Option<Ctx<E>> {
+    fn adopt(raw: *mut ffi::nxt_unit_ctx_t, slot: *mut Slot<E>) -> Option<Context<E>> {
         match NonNull::new(raw) {
-            Some(raw) => Some(Ctx { raw, slot }),
+            Some(raw) => Some(Context { raw, slot }),
             None => {
                 // SAFETY: libunit failed and holds no reference to the slot.
                 drop(unsafe { Box::from_raw(slot) });
@@ -160,8 +183,28 @@ impl<E: Events> Ctx<E> {
     }
 
     pub fn events(&self) -> &E {
+        &self.slot().events
+    }
+
+    fn slot(&self) -> &Slot<E> {
         // SAFETY: the slot lives as long as this context.
-        unsafe { &(*self.slot).events }
+        unsafe { &*self.slot }
+    }
+
+    /// Holds this context's queue wake-ups to Unit's router from now on, until
+    /// it is done; [`Events::first_wake_up_held`] says when the first is held.
+    pub fn hold_wake_ups(&self) {
+        self.slot().wake_ups.hold();
+    }
+
+    /// Whether wake-ups wait to be sent.
+    pub fn any_wake_ups_held(&self) -> bool {
+        self.slot().wake_ups.any_held()
+    }
+
+    /// Sends the wake-ups held.
+    pub fn send_wake_ups(&self) {
+        self.slot().wake_ups.send_held();
     }
 
     /// Processes one message waiting on `port`.
@@ -182,7 +225,7 @@ impl<E: Events> Ctx<E> {
 
     /// Ends the context (`nxt_unit_done`); its callbacks may still fire during it.
     pub fn done(self) {
-        notices::stop_holding();
+        self.slot().wake_ups.stop_holding();
         // SAFETY: our context, on its thread; no call reaches it afterwards.
         unsafe { ffi::nxt_unit_done(self.raw.as_ptr()) };
         // SAFETY: libunit no longer calls back into this context.
@@ -205,8 +248,8 @@ fn set_callbacks<E: Events>(callbacks: &mut ffi::nxt_unit_callbacks_t) {
 /// The slot of a context libunit calls back into.
 ///
 /// # Safety
-/// `ctx` is a context created by [`Ctx::init`] or [`Ctx::sibling`] with `E`,
-/// not yet done, and the call happens on its thread.
+/// `ctx` is a context created by [`Context::init`] or [`Context::sibling`]
+/// with `E`, not yet done, and the call happens on its thread.
 unsafe fn slot<'a, E: Events>(ctx: *mut ffi::nxt_unit_ctx_t) -> &'a Slot<E> {
     // SAFETY: as the caller promised, ctx->data is our live slot.
     unsafe { &*(*ctx).data.cast::<Slot<E>>() }
@@ -217,7 +260,7 @@ fn guarded(what: &str, body: impl FnOnce()) {
     if catch_unwind(AssertUnwindSafe(body)).is_err() {
         super::log(
             super::Level::Alert,
-            &format!("rvm: panic in libunit callback {what}"),
+            &format!("panic in libunit callback {what}"),
         );
     }
 }
@@ -225,13 +268,8 @@ fn guarded(what: &str, body: impl FnOnce()) {
 unsafe extern "C" fn on_request<E: Events>(req: *mut ffi::nxt_unit_request_info_t) {
     guarded("request_handler", || {
         // SAFETY: libunit hands a live request of a context of ours, on its
-        // thread; on_shm_ack::<E> is that context's shm_ack_handler.
-        let (slot, request) = unsafe {
-            (
-                slot::<E>((*req).ctx),
-                Request::from_raw(req, on_shm_ack::<E>),
-            )
-        };
+        // thread.
+        let (slot, request) = unsafe { (slot::<E>((*req).ctx), Request::from_raw(req)) };
         slot.events.request(request);
     });
 }
@@ -267,7 +305,7 @@ unsafe extern "C" fn on_add_port<E: Events>(
         }
         // libunit reads the port whenever we say it is readable; it must not block.
         if let Err(e) = set_nonblocking(fd) {
-            super::log(super::Level::Alert, &format!("rvm: port fd {fd}: {e}"));
+            super::log(super::Level::Alert, &format!("port fd {fd}: {e}"));
             rc = ffi::NXT_UNIT_ERROR as i32;
             return;
         }
@@ -331,7 +369,7 @@ unsafe extern "C" fn on_shm_ack<E: Events>(ctx: *mut ffi::nxt_unit_ctx_t) {
 unsafe extern "C" fn on_ready<E: Events>(ctx: *mut ffi::nxt_unit_ctx_t) -> i32 {
     // SAFETY: the main context of ours (libunit calls this only for it).
     guarded("ready_handler", || {
-        unsafe { slot::<E>(ctx) }.events.ready(SharedCtx(ctx))
+        unsafe { slot::<E>(ctx) }.events.ready(SharedContext(ctx))
     });
     ffi::NXT_UNIT_OK as i32
 }
@@ -346,30 +384,33 @@ unsafe extern "C" fn on_port_send<E: Events>(
 ) -> isize {
     let mut sent = -1;
     guarded("port_send", || {
-        // SAFETY: libunit holds the port during the call.
-        let fd = unsafe { (*port).out_fd };
+        // SAFETY: libunit sends for a context of ours, on its thread, and
+        // holds the port during the call.
+        let (slot, fd) = unsafe { (slot::<E>(ctx), (*port).out_fd) };
         // SAFETY: libunit's buffers are readable for their sizes.
         let header = unsafe { header(buf, buf_size) };
         // SAFETY: as above.
-        let outcome = unsafe { notices::port_send(fd, header, buf, buf_size, oob, oob_size) };
-        sent = match outcome {
-            Ok(Outcome::Sent(n)) => {
+        let write = unsafe {
+            slot.wake_ups
+                .port_send(fd, header, buf, buf_size, oob, oob_size)
+        };
+        sent = match write {
+            Ok(PortWrite::Sent(n)) => {
                 if let Some(header) = header.filter(|_| oob_size > 0) {
-                    // SAFETY: as above.
-                    unsafe { segments::sent_with_control_data(&header, oob, oob_size) };
+                    // SAFETY: a context of ours, whose process set up its
+                    // segments; `oob` as above.
+                    unsafe { Segments::of(ctx).sent_with_control_data(&header, oob, oob_size) };
                 }
                 n as isize
             }
-            Ok(Outcome::Held { first }) => {
+            Ok(PortWrite::Held { first }) => {
                 if first {
-                    // SAFETY: wake-ups are held only while a context of ours runs
-                    // its loop on this thread, and this is that context.
-                    unsafe { slot::<E>(ctx) }.events.notices_held();
+                    slot.events.first_wake_up_held();
                 }
                 buf_size as isize
             }
             Err(e) => {
-                let message = format!("rvm: sendmsg to port fd {fd}: {e}");
+                let message = format!("sendmsg to port fd {fd}: {e}");
                 super::log(super::Level::Warn, &message);
                 -1
             }

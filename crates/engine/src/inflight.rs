@@ -1,20 +1,18 @@
-//! The response body a front end sends, and the bookkeeping of a request in
-//! flight: its log line, and stopping its guest if the response is abandoned.
+//! A request in flight, from its guest's start to its log line: what the line
+//! says of it ([`RequestRecord`]), how its guest's run ended ([`Outcome`]), and
+//! stopping the guest if the response is abandoned ([`Inflight`]).
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use bytes::Bytes;
 use http::{Method, Response, StatusCode};
-use http_body::{Body, Frame, SizeHint};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::failure::Failure;
-use crate::request::failure_response;
+use crate::policy::Policy;
 
 /// How a guest's run ended, and the fuel it used (if known).
 pub(crate) struct Outcome {
@@ -26,15 +24,22 @@ pub(crate) struct Outcome {
 #[derive(Clone)]
 pub(crate) struct RequestRecord {
     app: Arc<str>,
+    /// Its application's policy, which names the settings a failure may run into.
+    policy: Arc<Policy>,
     method: Method,
     path: String,
     started: Instant,
 }
 
 impl RequestRecord {
-    pub(crate) fn new<B>(app: &Arc<str>, request: &http::Request<B>) -> RequestRecord {
+    pub(crate) fn new<B>(
+        app: &Arc<str>,
+        policy: &Arc<Policy>,
+        request: &http::Request<B>,
+    ) -> RequestRecord {
         RequestRecord {
             app: Arc::clone(app),
+            policy: Arc::clone(policy),
             method: request.method().clone(),
             // The query is left out: it may carry tokens.
             path: request.uri().path().to_string(),
@@ -49,47 +54,43 @@ impl RequestRecord {
         );
     }
 
-    fn log_failure(&self, status: StatusCode, fuel: Option<u64>, cause: &Failure) {
+    fn log_failure(&self, status: StatusCode, fuel: Option<u64>, failure: &Failure) {
         tracing::error!(
             app = %self.app, method = %self.method, path = %self.path, status = status.as_u16(),
-            ms = self.millis(), fuel = %Fuel(fuel), %cause, "request failed"
+            ms = self.millis(), fuel = %Fuel(fuel), cause = %failure.cause(&self.policy.names),
+            "request failed"
         );
     }
 
     /// Logs how a guest's run ended, after a response with `status`; the
-    /// failure, if it failed.
+    /// failure's cause, if it failed.
     fn log_outcome(
         &self,
         status: StatusCode,
         outcome: Result<Outcome, oneshot::error::RecvError>,
-    ) -> Result<(), Failure> {
-        match outcome {
+    ) -> Result<(), String> {
+        let (failure, fuel) = match outcome {
             Ok(Outcome {
                 result: Ok(()),
                 fuel,
             }) => {
                 self.served(status, fuel);
-                Ok(())
+                return Ok(());
             }
             Ok(Outcome {
                 result: Err(failure),
                 fuel,
-            }) => {
-                self.log_failure(status, fuel, &failure);
-                Err(failure)
-            }
-            Err(_) => {
-                let failure = Failure::Host(LOST.into());
-                self.log_failure(status, None, &failure);
-                Err(failure)
-            }
-        }
+            }) => (failure, fuel),
+            Err(_) => (Failure::Host(LOST.into()), None),
+        };
+        self.log_failure(status, fuel, &failure);
+        Err(failure.cause(&self.policy.names).to_string())
     }
 
     /// Logs a failure that happened before any header was sent; answers it.
-    pub(crate) fn failed(&self, failure: Failure, fuel: Option<u64>) -> Response<ResponseBody> {
+    fn failed<B: From<String>>(&self, failure: Failure, fuel: Option<u64>) -> Response<B> {
         self.log_failure(failure.status(), fuel, &failure);
-        failure_response(&failure)
+        failure.response()
     }
 
     fn millis(&self) -> f64 {
@@ -164,10 +165,10 @@ impl Inflight {
 
     /// The guest ended without a response (`failure` is `None`), or answered
     /// with an error code: waits for its outcome and answers with its failure.
-    pub(crate) async fn failed_before_headers(
+    pub(crate) async fn failed_before_headers<B: From<String>>(
         mut self,
         failure: Option<Failure>,
-    ) -> Response<ResponseBody> {
+    ) -> Response<B> {
         let outcome = (&mut self.outcome).await;
         self.logged = true;
         let (guest_failure, fuel) = match outcome {
@@ -178,13 +179,25 @@ impl Inflight {
         self.record.failed(failure, fuel)
     }
 
+    /// Counts body bytes passed on to the front end.
+    pub(crate) fn sent(&mut self, bytes: usize) {
+        self.sent += bytes as u64;
+    }
+
+    /// What is left of the response's declared Content-Length, if it declared one.
+    pub(crate) fn left_to_send(&self) -> Option<u64> {
+        self.declared
+            .map(|declared| declared.saturating_sub(self.sent))
+    }
+
     /// The body ended, cleanly unless `stream_error` says otherwise; whether it
-    /// ended well also depends on the guest's outcome.
-    fn poll_end(
+    /// ended well also depends on the guest's outcome. Logs it; the cause if
+    /// it did not end well.
+    pub(crate) fn poll_end(
         &mut self,
         cx: &mut Context<'_>,
         stream_error: &mut Option<String>,
-    ) -> Poll<Result<(), Failure>> {
+    ) -> Poll<Result<(), String>> {
         let mut outcome = ready!(Pin::new(&mut self.outcome).poll(cx));
         self.logged = true;
         if let (
@@ -229,108 +242,3 @@ impl Drop for Inflight {
 
 /// Why a request has no outcome: its task ended without reporting one.
 const LOST: &str = "the guest task was lost";
-
-/// A response body: the guest's stream, or a short message from the host.
-pub struct ResponseBody(Kind);
-
-enum Kind {
-    Guest {
-        stream: HyperOutgoingBody,
-        ended: bool,
-        stream_error: Option<String>,
-        inflight: Inflight,
-    },
-    Message(Option<Bytes>),
-}
-
-impl ResponseBody {
-    pub(crate) fn guest(stream: HyperOutgoingBody, inflight: Inflight) -> ResponseBody {
-        ResponseBody(Kind::Guest {
-            stream,
-            ended: false,
-            stream_error: None,
-            inflight,
-        })
-    }
-
-    pub(crate) fn message(text: String) -> ResponseBody {
-        ResponseBody(Kind::Message(Some(Bytes::from(text))))
-    }
-}
-
-/// Why a body did not end cleanly; the front end must cut the response off.
-#[derive(Debug)]
-pub struct BodyError(pub String);
-
-impl std::fmt::Display for BodyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BodyError {}
-
-impl Body for ResponseBody {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        match &mut self.0 {
-            Kind::Message(text) => Poll::Ready(text.take().map(|text| Ok(Frame::data(text)))),
-            Kind::Guest {
-                stream,
-                ended,
-                stream_error,
-                inflight,
-            } => {
-                if !*ended {
-                    match ready!(Pin::new(stream).poll_frame(cx)) {
-                        Some(Ok(frame)) => {
-                            if let Some(data) = frame.data_ref() {
-                                inflight.sent += data.len() as u64;
-                            }
-                            return Poll::Ready(Some(Ok(frame)));
-                        }
-                        // E.g. the guest wrote more or less than its Content-Length.
-                        Some(Err(error)) => *stream_error = Some(format!("{error:?}")),
-                        None => {}
-                    }
-                    *ended = true;
-                }
-                // A guest that stops mid-body leaves a stream that simply ends:
-                // only its outcome tells a complete body from a cut-off one.
-                Poll::Ready(match ready!(inflight.poll_end(cx, stream_error)) {
-                    Ok(()) => None,
-                    Err(failure) => Some(Err(BodyError(failure.to_string()))),
-                })
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        matches!(self.0, Kind::Message(None))
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.0 {
-            Kind::Message(text) => {
-                SizeHint::with_exact(text.as_ref().map_or(0, |t| t.len() as u64))
-            }
-            // What is left of a declared Content-Length, so that a front end
-            // need not read the header again.
-            Kind::Guest {
-                inflight:
-                    Inflight {
-                        declared: Some(declared),
-                        sent,
-                        ..
-                    },
-                ..
-            } => SizeHint::with_exact(declared.saturating_sub(*sent)),
-            Kind::Guest { stream, .. } => stream.size_hint(),
-        }
-    }
-}

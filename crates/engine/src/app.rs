@@ -13,6 +13,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::error::Context as _;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
+use crate::cache::{CodeCache, Compiled};
 use crate::failure::Failure;
 use crate::guest::Guest;
 use crate::host::Host;
@@ -52,9 +53,26 @@ impl App {
         policy: Policy,
     ) -> Result<App> {
         check_policy(&runtime, name, &policy)?;
-        let component = Component::from_binary(runtime.engine(), binary)
-            .context("not a valid WebAssembly component")?;
+        let component = compile(&runtime, binary)?;
         App::from_component(runtime, name, component, policy)
+    }
+
+    /// A component held in memory whose content hash is `key`: its machine
+    /// code from `cache`, or compiled now and kept there.
+    pub fn from_binary_cached(
+        runtime: Arc<Runtime>,
+        name: &str,
+        binary: &[u8],
+        key: &str,
+        policy: Policy,
+        cache: &CodeCache,
+    ) -> Result<(App, Compiled)> {
+        check_policy(&runtime, name, &policy)?;
+        let (component, compiled) = cache.component(&runtime, key, || compile(&runtime, binary))?;
+        Ok((
+            App::from_component(runtime, name, component, policy)?,
+            compiled,
+        ))
     }
 
     /// The compiled component, for [`App::from_precompiled`].
@@ -136,6 +154,10 @@ impl App {
             Err(_) => inflight.failed_before_headers(None).await,
         }
     }
+}
+
+fn compile(runtime: &Runtime, binary: &[u8]) -> Result<Component> {
+    Component::from_binary(runtime.engine(), binary).context("not a valid WebAssembly component")
 }
 
 /// A policy the engine can honour, with every granted directory openable.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use http::{HeaderValue, Response};
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 use wasmtime::component::Resource;
 use wasmtime::{CallHook, Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
@@ -22,8 +22,10 @@ use crate::inflight::Outcome;
 use crate::policy::Policy;
 use crate::runtime::Runtime;
 
-/// Response header carrying the fuel a request used before its headers were sent.
-const FUEL_HEADER: &str = "x-rvm-fuel-consumed";
+/// Response headers carrying the fuel a request used before its headers were
+/// sent, and what was left of its budget then.
+const FUEL_CONSUMED: &str = "x-rvm-fuel-consumed";
+const FUEL_REMAINING: &str = "x-rvm-fuel-remaining";
 
 /// A request's store, with the request and the response-outparam in its table.
 type RequestStore = (
@@ -57,6 +59,8 @@ pub(crate) struct Guest {
     runtime: Arc<Runtime>,
     pre: ProxyPre<Host>,
     policy: Arc<Policy>,
+    /// The application's own bound on instances alive at once, if it has one.
+    instances: Option<Arc<Semaphore>>,
 }
 
 impl Guest {
@@ -70,6 +74,9 @@ impl Guest {
             app: app.into(),
             runtime,
             pre,
+            instances: policy
+                .max_instances
+                .map(|n| Arc::new(Semaphore::new(n as usize))),
             policy: Arc::new(policy),
         }
     }
@@ -102,6 +109,12 @@ impl Guest {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        // The application's place first, so that its waiting requests hold
+        // no place in the process's pool.
+        let app_permit = match &self.instances {
+            Some(instances) => Arc::clone(instances).acquire_owned().await.ok(),
+            None => None,
+        };
         let permit = match self.runtime.instance_permit().await {
             Ok(permit) => permit,
             Err(e) => return report(done, Err(Failure::host(e)), None),
@@ -135,6 +148,7 @@ impl Guest {
         };
         drop(store);
         drop(permit);
+        drop(app_permit);
         report(done, result, fuel);
     }
 
@@ -180,8 +194,10 @@ impl Guest {
         let outparam = http
             .new_response_outparam_from_callback(move |mut response: GuestResponse| {
                 if let (Ok(response), Some(meter)) = (&mut response, fuel_meter) {
-                    let used = HeaderValue::from(meter.load(Ordering::Relaxed));
-                    response.headers_mut().insert(FUEL_HEADER, used);
+                    let used = meter.load(Ordering::Relaxed);
+                    let headers = response.headers_mut();
+                    headers.insert(FUEL_CONSUMED, HeaderValue::from(used));
+                    headers.insert(FUEL_REMAINING, HeaderValue::from(budget - used));
                 }
                 // The receiver is gone only if the request was abandoned.
                 let _ = respond.send(response);

@@ -18,6 +18,7 @@
 //! `failure` (what went wrong, and the answer a client gets for it).
 
 mod app;
+mod cache;
 mod failure;
 mod guest;
 mod host;
@@ -30,6 +31,7 @@ mod response;
 mod runtime;
 
 pub use app::{App, Precompiled};
+pub use cache::{CodeCache, Compiled};
 pub use names::SettingNames;
 pub use outbound::AllowList;
 pub use policy::{Grants, Limits, Policy};

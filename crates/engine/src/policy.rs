@@ -62,7 +62,10 @@ pub struct Grants {
 pub struct Policy {
     pub limits: Limits,
     pub grants: Grants,
-    /// Add `x-rvm-fuel-consumed` to responses.
+    /// The application's requests in flight at once, within the process's
+    /// pool; further ones wait. `None`: as many as the pool holds.
+    pub max_instances: Option<u32>,
+    /// Add `x-rvm-fuel-consumed` and `x-rvm-fuel-remaining` to responses.
     pub fuel_headers: bool,
     pub names: SettingNames,
 }

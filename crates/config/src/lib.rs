@@ -7,6 +7,7 @@
 //! A malformed value is an error naming the variable and the value; nothing is
 //! silently replaced by a default.
 
+mod service;
 mod values;
 
 use std::path::PathBuf;
@@ -14,8 +15,11 @@ use std::path::PathBuf;
 use anyhow::{Result, anyhow, bail};
 use rvm_engine::{AllowList, Policy, PoolConfig, SettingNames};
 
-use values::parse_switch;
-pub use values::{parse_fuel, parse_instances, parse_memory, parse_timeout, read_secret_file};
+pub use service::{Role, ServiceConfig};
+pub use values::{
+    parse_fuel, parse_instances, parse_memory, parse_size, parse_switch, parse_timeout,
+    read_secret_file,
+};
 
 /// How the engine's log lines name the settings these variables set.
 pub const NAMES: SettingNames = SettingNames {

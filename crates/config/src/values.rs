@@ -42,6 +42,14 @@ pub fn parse_memory(value: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
+/// A size of at least one byte, with an optional unit, as `parse_memory` reads it.
+pub fn parse_size(value: &str) -> Result<u64, String> {
+    match parse_bytes(value)? {
+        0 => Err("must be at least one byte".to_string()),
+        bytes => Ok(bytes),
+    }
+}
+
 fn parse_bytes(value: &str) -> Result<u64, String> {
     let value = value.trim();
     let split = value
@@ -97,7 +105,7 @@ pub fn parse_instances(value: &str) -> Result<u32, String> {
 }
 
 /// `RVM_FUEL_HEADERS`: `1`/`0` (also `true`/`false`, `on`/`off`).
-pub(crate) fn parse_switch(value: &str) -> Result<bool, String> {
+pub fn parse_switch(value: &str) -> Result<bool, String> {
     match value.trim() {
         "1" | "true" | "on" | "yes" => Ok(true),
         "0" | "false" | "off" | "no" | "" => Ok(false),

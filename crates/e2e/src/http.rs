@@ -178,6 +178,29 @@ fn bad(why: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, why.into())
 }
 
+/// One request with `headers` and `body` on a fresh connection.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut request = head.into_bytes();
+    request.extend_from_slice(body);
+    Connection::open(addr)
+        .and_then(|mut c| c.exchange(&request))
+        .unwrap_or_else(|e| panic!("{method} {path} on {addr}: {e}"))
+}
+
 /// One request on a fresh connection.
 pub fn get(addr: SocketAddr, path: &str) -> Response {
     Connection::open(addr)

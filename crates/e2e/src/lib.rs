@@ -6,10 +6,12 @@
 
 pub mod http;
 mod logs;
+pub mod redis;
 pub mod rvm;
+pub mod server;
 pub mod unit;
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -188,6 +190,14 @@ fn workspace_programs() -> &'static Path {
         assert!(status.success(), "building rvm and the Unit module failed");
         profile
     })
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 /// A scratch directory, removed when dropped.

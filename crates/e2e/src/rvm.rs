@@ -38,37 +38,60 @@ impl RvmServe {
     }
 
     /// Starts `command`; the running server, or everything it said before it exited.
-    pub fn spawn(mut command: Command) -> Result<Running, String> {
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start rvm serve");
-        let logs = Logs::collect(child.stderr.take().expect("piped stderr"));
-        let deadline = Instant::now() + START_WAIT;
-        while Instant::now() < deadline {
-            if let Some(line) =
-                logs.wait_for_within(&["serving on http://"], Duration::from_millis(50))
-            {
-                let addr = line
-                    .rsplit("http://")
-                    .next()
-                    .and_then(|a| a.split_whitespace().next());
-                let addr = addr
-                    .and_then(|a| a.parse().ok())
-                    .expect("listen address in the log");
-                return Ok(Running { child, addr, logs });
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                // Let the log thread drain what the process wrote before exiting.
-                std::thread::sleep(Duration::from_millis(100));
-                return Err(format!("exited with {status}:\n{}", logs.text()));
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        Err(format!("did not start listening in time:\n{}", logs.text()))
+    pub fn spawn(command: Command) -> Result<Running, String> {
+        let (child, addrs, logs) = start_listening(command, &["serving on http://"])?;
+        Ok(Running {
+            child,
+            addr: addrs[0],
+            logs,
+        })
     }
+}
+
+/// Starts an `rvm` command and waits until its log announces each of
+/// `announcements` ("… on http://ADDR"); the addresses announced, in their
+/// order, or everything it said if it exited first.
+pub(crate) fn start_listening(
+    mut command: Command,
+    announcements: &[&str],
+) -> Result<(Child, Vec<SocketAddr>, Logs), String> {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rvm");
+    let logs = Logs::collect(child.stderr.take().expect("piped stderr"));
+    let deadline = Instant::now() + START_WAIT;
+    while Instant::now() < deadline {
+        let lines: Option<Vec<String>> = announcements
+            .iter()
+            .map(|said| logs.wait_for_within(&[said], Duration::from_millis(50)))
+            .collect();
+        if let Some(lines) = lines {
+            return Ok((
+                child,
+                lines.iter().map(|line| address(line)).collect(),
+                logs,
+            ));
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            // Let the log thread drain what the process wrote before exiting.
+            std::thread::sleep(Duration::from_millis(100));
+            return Err(format!("exited with {status}:\n{}", logs.text()));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Err(format!("did not start listening in time:\n{}", logs.text()))
+}
+
+/// The address a "… on http://ADDR" log line announces.
+fn address(line: &str) -> SocketAddr {
+    line.rsplit("http://")
+        .next()
+        .and_then(|a| a.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .expect("listen address in the log")
 }
 
 impl Frontend for RvmServe {

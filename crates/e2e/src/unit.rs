@@ -5,7 +5,7 @@
 //! Unit is found through `UNIT_SRC`, else `/opt/unit`: a built source tree.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::{AppSpec, Frontend, Logs, Served, TempDir};
+use crate::{AppSpec, Frontend, Logs, Served, TempDir, free_port};
 
 /// Where a built Unit tree is looked for when `UNIT_SRC` is not set.
 const DEFAULT_TREE: &str = "/opt/unit";
@@ -138,14 +138,6 @@ pub fn app_name(app: &AppSpec) -> String {
     app.component
         .file_stem()
         .map_or("app".into(), |s| s.to_string_lossy().into_owned())
-}
-
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// A running unitd of its own; stopped when dropped.

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use rvm_e2e::free_port;
 use rvm_e2e::http::{Connection, get};
-use rvm_e2e::unit::{Unitd, app_name, application, config, free_port};
+use rvm_e2e::unit::{Unitd, app_name, application, config};
 use rvm_e2e::{AppSpec, TempDir, UnitFrontend, repo_root};
 use serde_json::json;
 

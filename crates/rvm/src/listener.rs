@@ -1,5 +1,6 @@
-//! The HTTP/1.1 front end: accepts connections, hands each request to the
-//! engine, and shuts down gracefully on SIGINT or SIGTERM.
+//! The HTTP/1.1 front end: accepts connections on each listener, hands each
+//! request to that listener's [`Handler`], and on SIGINT or SIGTERM stops
+//! accepting and lets the requests in flight finish.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -12,46 +13,104 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use rvm_engine::App;
+use rvm_engine::{App, ResponseBody};
+use rvm_service::{Admin, Service};
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 
 /// Largest request head (request line and headers) accepted; larger ones get 431.
-pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Time a client has to send a request head once it started one.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn serve(listen: SocketAddr, app: Arc<App>) -> Result<()> {
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let local = listener.local_addr().context("listener address")?;
-    tracing::info!(app = app.name(), "serving on http://{local}");
+/// What a listener serves.
+#[derive(Clone)]
+pub enum Handler {
+    /// One component (`rvm serve`).
+    App(Arc<App>),
+    /// Components by name (`rvm server`'s invoke listener).
+    Invoke(Arc<Service>),
+    /// The deploy API (`rvm server`'s admin listener).
+    Admin(Arc<Admin>),
+}
 
-    let graceful = GracefulShutdown::new();
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
+impl Handler {
+    async fn handle(&self, request: hyper::Request<Incoming>) -> http::Response<ResponseBody> {
+        match self {
+            Handler::App(app) => app.handle(request).await,
+            Handler::Invoke(service) => rvm_service::invoke(service, request).await,
+            Handler::Admin(admin) => admin.handle(request).await,
+        }
+    }
+}
+
+/// A bound socket and what it serves.
+pub struct Listener {
+    socket: TcpListener,
+    local: SocketAddr,
+    handler: Handler,
+    /// What the log line announcing it says it is.
+    role: &'static str,
+}
+
+impl Listener {
+    pub async fn bind(addr: SocketAddr, handler: Handler, role: &'static str) -> Result<Listener> {
+        let socket = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let local = socket.local_addr().context("listener address")?;
+        Ok(Listener {
+            socket,
+            local,
+            handler,
+            role,
+        })
+    }
+}
+
+/// Serves every listener until SIGINT or SIGTERM, then waits for the
+/// requests in flight.
+pub async fn serve(listeners: Vec<Listener>) -> Result<()> {
+    let graceful = Arc::new(GracefulShutdown::new());
+    let mut accepting = JoinSet::new();
+    for listener in listeners {
+        tracing::info!("{} on http://{}", listener.role, listener.local);
+        accepting.spawn(accept(listener, Arc::clone(&graceful)));
+    }
+    let signal = shutdown_signal().await;
+    tracing::info!("{signal}: finishing in-flight requests");
+    // The accepting tasks hold the other references; they end here.
+    accepting.shutdown().await;
+    if let Some(graceful) = Arc::into_inner(graceful) {
+        graceful.shutdown().await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn accept(listener: Listener, graceful: Arc<GracefulShutdown>) {
+    let Listener {
+        socket,
+        local,
+        handler,
+        ..
+    } = listener;
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(connection) => connection,
-                Err(error) => {
-                    // E.g. out of file descriptors: wait and go on, as servers do.
-                    tracing::warn!("accept failed: {error}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            signal = &mut shutdown => {
-                tracing::info!("{signal}: finishing in-flight requests");
-                break;
+        let (stream, peer) = match socket.accept().await {
+            Ok(connection) => connection,
+            Err(error) => {
+                // E.g. out of file descriptors: wait and go on, as servers do.
+                tracing::warn!("accept failed: {error}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
         };
         // Small responses should not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
-        let app = Arc::clone(&app);
+        let handler = handler.clone();
         let service = service_fn(move |request: hyper::Request<Incoming>| {
-            let app = Arc::clone(&app);
-            async move { Ok::<_, Infallible>(app.handle(with_authority(request, local)).await) }
+            let handler = handler.clone();
+            async move { Ok::<_, Infallible>(handler.handle(with_authority(request, local)).await) }
         });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
@@ -65,10 +124,6 @@ pub async fn serve(listen: SocketAddr, app: Arc<App>) -> Result<()> {
             }
         });
     }
-    drop(listener);
-    graceful.shutdown().await;
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// HTTP/1.0 clients may send no `Host`; the guest then sees the address it

@@ -1,12 +1,20 @@
-//! `rvm`: serves wasi:http components on the rvm engine without NGINX Unit.
+//! `rvm`: serves wasi:http components on the rvm engine without NGINX Unit:
+//! one component (`rvm serve`), or the RVM service (`rvm server`) and its
+//! client commands.
 
 /// Cheaper than glibc's malloc for the engine's per-request allocations.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod client;
+mod flags;
+mod listener;
 mod serve;
 mod server;
 
+use std::future::Future;
+
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -20,6 +28,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Serve(serve::ServeCommand),
+    Server(server::ServerCommand),
+    Deploy(client::DeployCommand),
+    List(client::ListCommand),
+    Delete(client::DeleteCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -30,6 +42,10 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match Cli::parse().command {
         Command::Serve(command) => command.execute(),
+        Command::Server(command) => command.execute(),
+        Command::Deploy(command) => command.execute(),
+        Command::List(command) => command.execute(),
+        Command::Delete(command) => command.execute(),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -38,4 +54,13 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Runs `future` on a multi-thread runtime.
+fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(future)
 }

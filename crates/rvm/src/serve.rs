@@ -4,12 +4,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use rvm_config::Config;
-use rvm_engine::{AllowList, App, Embedding, Runtime};
+use rvm_engine::{App, Embedding, Runtime};
+
+use crate::flags::SettingsFlags;
+use crate::listener::{self, Handler};
 
 /// Where `rvm serve` listens unless told otherwise.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
@@ -21,45 +23,8 @@ pub struct ServeCommand {
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
 
-    /// A host directory the guest may use, preopened at the same path (repeatable).
-    #[arg(long = "dir", value_name = "PATH")]
-    dirs: Vec<PathBuf>,
-
-    /// Fuel budget of one request; 0 = unlimited [env: RVM_FUEL] [default: 100000000].
-    #[arg(long, value_name = "N", value_parser = |v: &str| rvm_config::parse_fuel(v).map(Fuel))]
-    fuel: Option<Fuel>,
-
-    /// Linear memory one instance may hold [env: RVM_MAX_MEMORY] [default: 256MiB].
-    #[arg(long, value_name = "SIZE", value_parser = rvm_config::parse_memory)]
-    max_memory: Option<u64>,
-
-    /// Wall-clock limit of one request, e.g. 30s, 250ms [env: RVM_TIMEOUT] [default: 30s].
-    #[arg(long, value_name = "DURATION", value_parser = rvm_config::parse_timeout)]
-    timeout: Option<Duration>,
-
-    /// Instances alive at once; further requests wait [env: RVM_MAX_INSTANCES] [default: 1000].
-    #[arg(long, value_name = "N", value_parser = rvm_config::parse_instances)]
-    max_instances: Option<u32>,
-
-    /// What `client-secret` returns [env: RVM_CLIENT_SECRET].
-    #[arg(long, value_name = "SECRET", conflicts_with = "client_secret_file")]
-    client_secret: Option<String>,
-
-    /// A file holding what `client-secret` returns [env: RVM_CLIENT_SECRET_FILE].
-    #[arg(long, value_name = "PATH")]
-    client_secret_file: Option<PathBuf>,
-
-    /// Comma list of scheme://host[:port] the guest may call [env: RVM_ALLOWED_OUTBOUND_HOSTS].
-    #[arg(long, value_name = "LIST", value_parser = AllowList::parse)]
-    allowed_outbound_hosts: Option<AllowList>,
-
-    /// A variable of the guest's environment, NAME=VALUE (repeatable) [env: RVM_ENV_<NAME>].
-    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
-    env: Vec<(String, String)>,
-
-    /// Add x-rvm-fuel-consumed to responses [env: RVM_FUEL_HEADERS].
-    #[arg(long)]
-    fuel_headers: bool,
+    #[command(flatten)]
+    settings: SettingsFlags,
 
     /// The component to serve.
     #[arg(value_name = "COMPONENT.wasm")]
@@ -67,67 +32,20 @@ pub struct ServeCommand {
 }
 
 impl ServeCommand {
-    /// The environment's `RVM_*` settings with the flags laid over them.
-    fn config(&self) -> Result<Config> {
-        let mut config = Config::from_env()?;
-        if let Some(bytes) = self.max_memory {
-            config.set_max_memory(bytes);
-            config.policy.names.memory = "--max-memory";
-        }
-        let Config { pool, policy } = &mut config;
-        if let Some(Fuel(fuel)) = self.fuel {
-            policy.limits.fuel = fuel;
-            policy.names.fuel = "--fuel";
-        }
-        if let Some(timeout) = self.timeout {
-            policy.limits.timeout = timeout;
-            policy.names.timeout = "--timeout";
-        }
-        pool.max_instances = self.max_instances.unwrap_or(pool.max_instances);
-        let grants = &mut policy.grants;
-        if let Some(secret) = &self.client_secret {
-            grants.client_secret = secret.as_str().into();
-        }
-        if let Some(path) = &self.client_secret_file {
-            grants.client_secret =
-                rvm_config::read_secret_file(path, "--client-secret-file")?.into();
-        }
-        if let Some(allowed) = &self.allowed_outbound_hosts {
-            grants.outbound = allowed.clone();
-            policy.names.outbound = "--allowed-outbound-hosts";
-        }
-        grants.env.extend(self.env.iter().cloned());
-        grants.dirs.extend(self.dirs.iter().cloned());
-        policy.fuel_headers |= self.fuel_headers;
-        Ok(config)
-    }
-
     pub fn execute(self) -> Result<()> {
         // Everything is validated, and the component compiled, before the
         // listener is bound: nothing is served half-configured.
-        let Config { pool, policy } = self.config()?;
+        let Config { pool, policy } = self.settings.config()?;
         let runtime = Arc::new(Runtime::new(&pool, Embedding::Serving)?);
         let name = self.component.file_stem().map_or_else(
             || "component".to_string(),
             |s| s.to_string_lossy().into_owned(),
         );
         let app = App::load(runtime, &name, &self.component, policy)?;
-
-        let tokio = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
-        tokio.block_on(crate::server::serve(self.listen, Arc::new(app)))
-    }
-}
-
-/// A fuel budget; `None` is unlimited.
-#[derive(Clone, Copy)]
-struct Fuel(Option<u64>);
-
-fn parse_env(pair: &str) -> Result<(String, String), String> {
-    match pair.split_once('=') {
-        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
-        _ => Err("expected NAME=VALUE".to_string()),
+        let handler = Handler::App(Arc::new(app));
+        crate::block_on(async {
+            let listener = listener::Listener::bind(self.listen, handler, "serving").await?;
+            listener::serve(vec![listener]).await
+        })
     }
 }

@@ -15,11 +15,12 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode, header};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Limited};
-use rvm_engine::{App, RequestBodyError, ResponseBody};
+use rvm_engine::{RequestBodyError, ResponseBody};
 use rvm_unit_logic::response::{MAX_FIELD_NAME, NameTooLong};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
+use crate::serving::Serving;
 use crate::unit::{Gone, PLAIN_MESSAGE_MAX, Request, ResponseInit};
 
 /// Largest piece of request body read from libunit at once.
@@ -79,17 +80,17 @@ impl Exchange {
 }
 
 /// Serves one request to its end.
-pub async fn serve(app: Arc<App>, exchange: Rc<Exchange>, shm_freed: Rc<Notify>) {
+pub async fn serve(serving: Arc<Serving>, exchange: Rc<Exchange>, shm_freed: Rc<Notify>) {
     let request = &exchange.request;
     if let Ok(head) = request.head() {
         let (body, pump) = request_body(&exchange, head.content_length);
         match rvm_unit_logic::request::request(&head, body) {
             Ok(http_request) => {
-                let response = app.handle(http_request).await;
-                respond(app.name(), request, &shm_freed, response).await;
+                let response = serving.handle(http_request).await;
+                respond(serving.name(), request, &shm_freed, response).await;
             }
             Err(why) => {
-                tracing::warn!(app = app.name(), status = 400, "bad request: {why}");
+                tracing::warn!(app = serving.name(), status = 400, "bad request: {why}");
                 respond_text(
                     request,
                     &shm_freed,

@@ -5,6 +5,8 @@
 //!   only code with `unsafe`; every other module forbids it.
 //! - `module`: `setup` compiles the component once, in Unit's prototype process;
 //!   `start` runs libunit contexts in each application process.
+//! - `serving`: what an application process serves: one component, or a store's
+//!   components by name, or its admin API.
 //! - `worker`: one tokio current-thread loop per libunit context, driving
 //!   libunit from its own thread (ports watched through the loop's reactor).
 //! - `exchange`: one request: Unit's request in, the engine's response out, both
@@ -21,6 +23,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 mod exchange;
 mod logging;
 mod module;
+mod serving;
 mod unit;
 mod worker;
 

@@ -1,5 +1,7 @@
-//! What the module does in Unit's processes: compile the component once in the
-//! prototype (`setup`), serve it in every application process (`start`).
+//! What the module does in Unit's processes: validate the application and
+//! compile its component once in the prototype (`setup`), serve it in every
+//! application process (`start`). An application whose `component` is a
+//! directory or a store URI serves that store instead, as `rvm server` does.
 
 #![forbid(unsafe_code)]
 
@@ -8,9 +10,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, anyhow};
-use rvm_config::Config;
-use rvm_engine::{App, Embedding, Precompiled, Runtime};
+use rvm_config::{Config, Role, ServiceConfig};
+use rvm_engine::{App, CodeCache, Embedding, Precompiled, Runtime};
+use rvm_service::{Service, Store};
 
+use crate::serving::Serving;
 use crate::unit::{self, AppConf, AppProcess, Level, Module};
 use crate::worker::{self, Worker};
 
@@ -24,10 +28,18 @@ pub struct RvmModule;
 struct SetUp {
     name: String,
     config: Config,
+    serves: Serves,
+    threads: u32,
+}
+
+/// What the application serves.
+enum Serves {
     /// The component compiled in `setup`, loaded again (not recompiled) by each
     /// application process into an engine of its own.
-    precompiled: Precompiled,
-    threads: u32,
+    Component(Precompiled),
+    /// The components of the store `uri` names. Each application process
+    /// opens it for itself, as the user Unit runs it as.
+    Store { uri: String, service: ServiceConfig },
 }
 
 /// A static: Unit's `setup` and `start` carry no pointer of the module's own.
@@ -57,23 +69,46 @@ impl Module for RvmModule {
         config.policy.grants.dirs = conf.filesystem()?;
         let threads = threads()?;
         let component = conf.component()?;
-        let runtime = Runtime::new(&config.pool, Embedding::BeforeFork)?;
-        let started = Instant::now();
-        let app = App::load(Arc::new(runtime), &name, &component, config.policy.clone())?;
-        let precompiled = app.precompiled()?;
-        unit::log(
-            Level::Info,
-            &format!(
-                "application \"{name}\": {} compiled in {} ms",
-                component.display(),
-                started.elapsed().as_millis()
-            ),
-        );
+        let uri = component.to_string_lossy();
+        let serves = if uri.contains("://") || component.is_dir() {
+            let service = ServiceConfig::from_env()?;
+            // Only checked here: the application processes open the store
+            // themselves. A directory store is not even opened, since that
+            // makes files in it, which would be the prototype's user's.
+            if !component.is_dir() && !uri.starts_with("fs://") {
+                drop(Store::open(&uri)?);
+            }
+            let role = match service.role {
+                Role::Invoke => "its components by name",
+                Role::Admin => "its admin API",
+            };
+            unit::log(
+                Level::Info,
+                &format!("application \"{name}\": serves the store {uri}: {role}"),
+            );
+            Serves::Store {
+                uri: uri.into_owned(),
+                service,
+            }
+        } else {
+            let runtime = Runtime::new(&config.pool, Embedding::BeforeFork)?;
+            let started = Instant::now();
+            let app = App::load(Arc::new(runtime), &name, &component, config.policy.clone())?;
+            unit::log(
+                Level::Info,
+                &format!(
+                    "application \"{name}\": {} compiled in {} ms",
+                    component.display(),
+                    started.elapsed().as_millis()
+                ),
+            );
+            Serves::Component(app.precompiled()?)
+        };
         SET_UP
             .set(SetUp {
                 name,
                 config,
-                precompiled,
+                serves,
                 threads,
             })
             .map_err(|_| anyhow!("the application was set up twice in one process"))
@@ -86,15 +121,40 @@ impl Module for RvmModule {
         // must not be shared with the prototype or the other processes.
         let runtime =
             unit::while_dumpable(|| Runtime::new(&set_up.config.pool, Embedding::Serving))?;
-        let app = App::from_precompiled(
-            Arc::new(runtime),
-            &set_up.name,
-            &set_up.precompiled,
-            set_up.config.policy.clone(),
-        )?;
-        let main = process.init(Worker::new(Arc::new(app), set_up.threads))?;
+        let runtime = Arc::new(runtime);
+        let policy = set_up.config.policy.clone();
+        let serving = match &set_up.serves {
+            Serves::Component(precompiled) => {
+                let app = App::from_precompiled(runtime, &set_up.name, precompiled, policy)?;
+                Serving::component(&set_up.name, app)
+            }
+            Serves::Store { uri, service } => {
+                let store = Store::open(uri)?;
+                let cache = code_cache(&set_up.name, service);
+                Serving::store(
+                    &set_up.name,
+                    Service::new(runtime, store, policy, cache),
+                    service,
+                )?
+            }
+        };
+        let main = process.init(Worker::new(Arc::new(serving), set_up.threads))?;
         worker::run(main)
     }
+}
+
+/// The machine's compiled code cache, if this process's user may use the
+/// directory configured; without one, each process compiles what it serves.
+fn code_cache(name: &str, service: &ServiceConfig) -> Option<CodeCache> {
+    let dir = service.cache_dir.as_ref()?;
+    CodeCache::open(dir)
+        .inspect_err(|error| {
+            tracing::warn!(
+                app = name,
+                "no compiled code cache (set RVM_CACHE_DIR): {error:#}"
+            );
+        })
+        .ok()
 }
 
 fn threads() -> Result<u32> {

@@ -19,11 +19,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use rvm_engine::App;
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, LocalSet};
 
 use crate::exchange::{self, Exchange};
+use crate::serving::Serving;
 use crate::unit::{self, Context, Events, Level, Port, PortStatus, Request, SharedContext};
 
 /// Port messages processed in a row before other tasks get a turn.
@@ -32,7 +32,7 @@ const MESSAGES_PER_TURN: u32 = 64;
 /// A libunit context's loop: its state, told of everything by libunit (see
 /// [`Events`]).
 pub struct Worker {
-    app: Arc<App>,
+    serving: Arc<Serving>,
     /// Contexts to run in this process in all; the main one starts the others.
     threads: u32,
     siblings: RefCell<Vec<std::thread::JoinHandle<()>>>,
@@ -55,9 +55,9 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(app: Arc<App>, threads: u32) -> Worker {
+    pub fn new(serving: Arc<Serving>, threads: u32) -> Worker {
         Worker {
-            app,
+            serving,
             threads,
             siblings: RefCell::default(),
             new_ports: RefCell::default(),
@@ -81,7 +81,7 @@ impl Events for Worker {
         let key = exchange.key();
         let requests = Rc::clone(&self.requests);
         let serve = exchange::serve(
-            Arc::clone(&self.app),
+            Arc::clone(&self.serving),
             Rc::clone(&exchange),
             Rc::clone(&self.shm_freed),
         );
@@ -143,11 +143,11 @@ impl Events for Worker {
     fn ready(&self, main: SharedContext) {
         self.became_ready.notify_waiters();
         for n in 1..self.threads {
-            let app = Arc::clone(&self.app);
+            let serving = Arc::clone(&self.serving);
             let thread = std::thread::Builder::new()
                 .name(format!("rvm-unit-{n}"))
                 .spawn(move || {
-                    let Some(context) = Context::sibling(main, Worker::new(app, 1)) else {
+                    let Some(context) = Context::sibling(main, Worker::new(serving, 1)) else {
                         unit::log(Level::Alert, "nxt_unit_ctx_alloc() failed");
                         return;
                     };

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rvm_e2e::free_port;
-use rvm_e2e::http::{Connection, get};
+use rvm_e2e::http::{Connection, get, request};
+use rvm_e2e::server::ServerSpec;
 use rvm_e2e::unit::{Unitd, app_name, application, config};
 use rvm_e2e::{AppSpec, TempDir, UnitFrontend, repo_root};
 use serde_json::json;
@@ -428,17 +429,26 @@ fn the_unit_config_examples_are_accepted_and_serve() {
         .display()
         .to_string();
     let data = TempDir::new("srv-rvm-data");
+    // The store example's directories, which its application processes write.
+    let shared = TempDir::new("srv-rvm-shared");
+    open_to_all(shared.path());
+    let store = shared.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    open_to_all(&store);
+    let cache = shared.path().join("cache");
     let mut files: Vec<_> = std::fs::read_dir(repo_root().join("unit-config"))
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .collect();
     files.sort();
-    assert!(files.len() >= 5, "{files:?}");
+    assert!(files.len() >= 6, "{files:?}");
     for file in files {
         // The examples expect the guests in /srv/rvm and a data directory in it.
         let text = std::fs::read_to_string(&file)
             .unwrap()
             .replace("/srv/rvm/data", &data.path().display().to_string())
+            .replace("/srv/rvm/store", &store.display().to_string())
+            .replace("/srv/rvm/cache", &cache.display().to_string())
             .replace("/srv/rvm", &guests);
         let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
         let port = free_port();
@@ -508,4 +518,152 @@ fn a_request_in_flight_during_reconfiguration_finishes() {
         (200, "slept\n")
     );
     assert_eq!(get(addr(port), "/env").text(), "GENERATION=2\n");
+}
+
+/// Lets Unit's application processes, which run as another user, write into `dir`.
+fn open_to_all(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+}
+
+/// Waits until `check` holds, for at most a few poll intervals.
+fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A unitd serving the store `store` by name on one port and its admin API on
+/// another, both with `environment`; the ports.
+fn serve_store(
+    unit: &UnitFrontend,
+    store: &str,
+    environment: serde_json::Value,
+) -> (Unitd, u16, u16) {
+    let (invoke, admin) = (free_port(), free_port());
+    let mut admin_environment = environment.clone();
+    admin_environment["RVM_ROLE"] = json!("admin");
+    let config = json!({
+        "settings": { "http": { "max_body_size": 256 << 20 } },
+        "listeners": {
+            format!("127.0.0.1:{invoke}"): { "pass": "applications/invoke" },
+            format!("127.0.0.1:{admin}"): { "pass": "applications/admin" },
+        },
+        "applications": {
+            "invoke": {
+                "type": "wasm-wasi-component",
+                "component": store,
+                "environment": environment,
+                "processes": 2,
+            },
+            "admin": {
+                "type": "wasm-wasi-component",
+                "component": store,
+                "environment": admin_environment,
+            },
+        },
+    });
+    let unitd = unit.unitd();
+    unitd
+        .put("/config", &config)
+        .unwrap_or_else(|e| panic!("{e}\n{}", unitd.logs().text()));
+    (unitd, invoke, admin)
+}
+
+/// The environment of a store application: quick polls, a compiled code cache
+/// its processes may make, a line per request.
+fn store_environment(scratch: &std::path::Path) -> serde_json::Value {
+    open_to_all(scratch);
+    json!({
+        "RVM_STORE_POLL": "100ms",
+        "RVM_CACHE_DIR": scratch.join("cache"),
+        "RUST_LOG": "info",
+    })
+}
+
+#[test]
+fn store_mode_serves_by_name_what_its_admin_role_deploys() {
+    let Some(unit) = UnitFrontend::available() else {
+        return;
+    };
+    let scratch = TempDir::new("unit-store");
+    let store = scratch.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    open_to_all(&store);
+    let environment = store_environment(scratch.path());
+    let (unitd, invoke, admin) = serve_store(unit, store.to_str().unwrap(), environment);
+
+    let hello = std::fs::read(rvm_e2e::guest("hello")).unwrap();
+    let deployed = request(addr(admin), "POST", "/deploy/hello", &[], &hello);
+    assert_eq!(
+        deployed.status,
+        200,
+        "{}\n{}",
+        deployed.text(),
+        unitd.logs().text()
+    );
+    // Both application processes pick it up from the store.
+    eventually("every process serves the deploy", || {
+        (0..8).all(|_| get(addr(invoke), "/hello/x?y=1").text() == "Hello from rvm\n")
+    });
+    unitd
+        .logs()
+        .wait_for(&["request served", "app=hello", "path=/x"]);
+
+    let refused = request(addr(admin), "POST", "/deploy/broken", &[], b"not wasm");
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(refused.text().contains("not a valid WebAssembly component"));
+
+    let secret = std::fs::read(rvm_e2e::guest("secret")).unwrap();
+    let header = [("x-rvm-client-secret", "from unit")];
+    let redeployed = request(addr(admin), "POST", "/deploy/hello", &header, &secret);
+    assert_eq!(redeployed.status, 200, "{}", redeployed.text());
+    eventually("the new version is served", || {
+        get(addr(invoke), "/hello/")
+            .text()
+            .starts_with("secret: from unit")
+    });
+    let listing = request(addr(admin), "GET", "/deploy", &[], b"");
+    assert!(listing.text().contains("\"hello\"") && !listing.text().contains("from unit"));
+
+    let deleted = request(addr(admin), "DELETE", "/deploy/hello", &[], b"");
+    assert_eq!(deleted.status, 200, "{}", deleted.text());
+    eventually("a deleted name is gone", || {
+        (0..8).all(|_| get(addr(invoke), "/hello/").status == 404)
+    });
+}
+
+#[test]
+fn unit_and_two_rvm_servers_share_one_redis_store() {
+    let Some(unit) = UnitFrontend::available() else {
+        return;
+    };
+    let Some(redis) = rvm_e2e::redis::RedisServer::start() else {
+        return;
+    };
+    let scratch = TempDir::new("unit-redis");
+    let environment = store_environment(scratch.path());
+    let (_unitd, invoke, admin) = serve_store(unit, &redis.uri(), environment);
+    let caches = [scratch.path().join("a"), scratch.path().join("b")];
+    let a = ServerSpec::new(&redis.uri(), &caches[0]).start();
+    let b = ServerSpec::new(&redis.uri(), &caches[1]).start();
+
+    assert_eq!(a.deploy("hello", &rvm_e2e::guest("hello"), "").status, 200);
+    eventually("Unit serves what rvm server deployed", || {
+        get(addr(invoke), "/hello/").text() == "Hello from rvm\n"
+    });
+    let echo = std::fs::read(rvm_e2e::guest("echo")).unwrap();
+    let deployed = request(addr(admin), "POST", "/deploy/echo", &[], &echo);
+    assert_eq!(deployed.status, 200, "{}", deployed.text());
+    eventually("both servers serve what Unit deployed", || {
+        [a.invoke, b.invoke]
+            .iter()
+            .all(|&at| request(at, "POST", "/echo/", &[], b"shared").text() == "shared")
+    });
+    assert_eq!(b.admin_call("DELETE", "/deploy/hello", &[]).status, 200);
+    eventually("Unit stops serving what rvm server deleted", || {
+        get(addr(invoke), "/hello/").status == 404
+    });
 }

@@ -13,8 +13,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use rvm_engine::{App, ResponseBody};
-use rvm_service::{Admin, Service};
+use rvm_service::Handler;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -22,27 +21,6 @@ use tokio::task::JoinSet;
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Time a client has to send a request head once it started one.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What a listener serves.
-#[derive(Clone)]
-pub enum Handler {
-    /// One component (`rvm serve`).
-    App(Arc<App>),
-    /// Components by name (`rvm server`'s invoke listener).
-    Invoke(Arc<Service>),
-    /// The deploy API (`rvm server`'s admin listener).
-    Admin(Arc<Admin>),
-}
-
-impl Handler {
-    async fn handle(&self, request: hyper::Request<Incoming>) -> http::Response<ResponseBody> {
-        match self {
-            Handler::App(app) => app.handle(request).await,
-            Handler::Invoke(service) => rvm_service::invoke(service, request).await,
-            Handler::Admin(admin) => admin.handle(request).await,
-        }
-    }
-}
 
 /// A bound socket and what it serves.
 pub struct Listener {

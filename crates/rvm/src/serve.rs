@@ -11,7 +11,9 @@ use rvm_config::Config;
 use rvm_engine::{App, Embedding, Runtime};
 
 use crate::flags::SettingsFlags;
-use crate::listener::{self, Handler};
+use rvm_service::Handler;
+
+use crate::listener;
 
 /// Where `rvm serve` listens unless told otherwise.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8000";

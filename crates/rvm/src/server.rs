@@ -11,10 +11,10 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use rvm_config::{Config, ServiceConfig};
 use rvm_engine::{CodeCache, Embedding, Runtime};
-use rvm_service::{Admin, DEFAULT_STORE, Service, Store};
+use rvm_service::{Admin, DEFAULT_STORE, Handler, Service, Store};
 
 use crate::flags::SettingsFlags;
-use crate::listener::{self, Handler, Listener};
+use crate::listener::{self, Listener};
 
 /// Serve the components of a store by name, and deploy them over HTTP.
 #[derive(Args)]

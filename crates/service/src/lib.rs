@@ -5,9 +5,11 @@
 //! - [`Store`]: where components live (a directory, Redis or S3);
 //! - [`Service`]: the components one process serves, in step with the store;
 //! - [`invoke`]: `/{name}/{rest}` runs that component;
-//! - [`Admin`]: the deploy API.
+//! - [`Admin`]: the deploy API;
+//! - [`Handler`]: any of these, or one component, as a listener serves it.
 
 mod admin;
+mod handler;
 mod invoke;
 mod name;
 mod record;
@@ -16,6 +18,7 @@ mod settings;
 mod store;
 
 pub use admin::{Admin, SECRET_HEADER};
+pub use handler::Handler;
 pub use invoke::invoke;
 pub use name::Name;
 pub use record::Record;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Python guest with componentize-py (`pip install componentize-py`):
-#   example/python/build.sh  →  example/target/python/secret_py.wasm
+#   example/python/build.sh  →  example/target/python/rvm_py.wasm
 # The WASI packages the `rvm` world includes come, at build time, from the
 # `wit/deps` folder of the wasip2 crate the Rust guests depend on.
 set -euo pipefail
@@ -16,4 +16,4 @@ mkdir "$wit/deps"
 cp "$deps"/*.wit "$wit/deps/"
 cp ../../wit/world.wit "$wit/"
 mkdir -p ../target/python
-componentize-py -d "$wit" -w rvm:lambda/rvm componentize app -o ../target/python/secret_py.wasm
+componentize-py -d "$wit" -w rvm:lambda/rvm componentize app -o ../target/python/rvm_py.wasm

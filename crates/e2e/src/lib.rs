@@ -94,7 +94,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// The compiled example guest `name`: a Rust one (`hello`, `echo`, `secret`,
-/// `misbehave`), built with the others on first use, or `secret_py`, the Python
+/// `misbehave`), built with the others on first use, or `rvm_py`, the Python
 /// guest (built by `example/python/build.sh`, which needs componentize-py).
 pub fn guest(name: &str) -> PathBuf {
     static RUST: OnceLock<PathBuf> = OnceLock::new();

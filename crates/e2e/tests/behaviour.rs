@@ -123,7 +123,7 @@ fn rvm_world_guest_gets_the_client_secret_and_multiply() {
 fn python_guest_for_the_rvm_world_runs_unchanged() {
     // componentize-py components import all of WASI, not just the proxy world.
     each_frontend(|frontend| {
-        let app = AppSpec::guest("secret_py").env("RVM_CLIENT_SECRET", "from-python");
+        let app = AppSpec::guest("rvm_py").env("RVM_CLIENT_SECRET", "from-python");
         let served = frontend.start(&app);
         let response = get(served.addr(), "/?a=2.5&b=4");
         assert_eq!(response.status, 200, "{}", response.text());

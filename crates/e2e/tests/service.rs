@@ -12,6 +12,7 @@ use rvm_e2e::http::{Response, request};
 use rvm_e2e::redis::RedisServer;
 use rvm_e2e::rvm::rvm_binary;
 use rvm_e2e::server::{RvmServer, Scratch, ServerSpec};
+use sha2::Digest;
 
 fn server(scratch: &Scratch) -> RvmServer {
     ServerSpec::new(scratch.store().to_str().unwrap(), &scratch.cache()).start()
@@ -455,4 +456,83 @@ fn the_command_line_client_deploys_lists_and_deletes() {
     let (ok, _, err) = rvm(&["deploy", "junk", "/dev/null", "--store", store]);
     assert!(!ok && err.contains("refused"), "{err}");
     assert!(!Path::new(store).join("names/junk.json").exists());
+}
+
+/// A server on a free loopback port that answers every request with `body`.
+fn origin(body: &'static [u8]) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n")
+                && std::io::Read::read(&mut stream, &mut byte).unwrap_or(0) == 1
+            {
+                head.push(byte[0]);
+            }
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = std::io::Write::write_all(&mut stream, answer.as_bytes());
+            let _ = std::io::Write::write_all(&mut stream, body);
+        }
+    });
+    addr
+}
+
+#[test]
+fn the_python_guest_serves_rvms_three_routes() {
+    let scratch = Scratch::new("service-python");
+    let server = server(&scratch);
+    let fetched: &[u8] = b"what the origin serves";
+    let origin = origin(fetched);
+    let query = format!("allowed-outbound-hosts=http%3A%2F%2F{origin}");
+    let bytes = std::fs::read(guest("rvm_py")).unwrap();
+    let deployed = server.deploy_bytes(
+        "py",
+        &bytes,
+        &query,
+        &[("x-rvm-client-secret", "py-secret")],
+    );
+    assert_eq!(deployed.status, 200, "{}", deployed.text());
+
+    assert_eq!(server.invoke("/py/secret").text(), "py-secret");
+
+    let body: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let echoed = request(server.invoke, "POST", "/py/echo", &[], &body);
+    assert_eq!(echoed.status, 200);
+    assert!(
+        echoed.complete && echoed.body == body,
+        "{} bytes back",
+        echoed.body.len()
+    );
+
+    let allowed = format!("http://{origin}/file");
+    let hashed = request(
+        server.invoke,
+        "GET",
+        "/py/hash-all",
+        &[("url", &allowed), ("url", "http://example.com/")],
+        b"",
+    );
+    assert_eq!(hashed.status, 200, "{}", hashed.text());
+    let digest = sha2::Sha256::digest(fetched);
+    let expected = format!("{allowed}: {}\n", hex(&digest));
+    let lines: Vec<&str> = hashed.text().leak().split_inclusive('\n').collect();
+    assert_eq!(lines[0], expected);
+    assert!(
+        lines[1].starts_with("http://example.com/: error:") && lines[1].contains("Denied"),
+        "{}",
+        lines[1]
+    );
+    server
+        .logs()
+        .wait_for(&["outbound request denied", "app=py", "example.com"]);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -8,6 +8,7 @@ pub mod http;
 mod logs;
 pub mod redis;
 pub mod rvm;
+pub mod s3;
 pub mod server;
 pub mod unit;
 

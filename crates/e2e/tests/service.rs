@@ -208,6 +208,36 @@ fn a_failed_redeploy_leaves_the_old_version_live() {
 }
 
 #[test]
+fn a_deploy_compiling_does_not_hold_up_other_components() {
+    let scratch = Scratch::new("service-compiling");
+    let server = Arc::new(server(&scratch));
+    assert_eq!(server.deploy("hello", &guest("hello"), "").status, 200);
+    let deploying = {
+        let server = Arc::clone(&server);
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let status = server.deploy("python", &guest("rvm_py"), "").status;
+            (status, started.elapsed())
+        })
+    };
+    let (mut served, mut slowest) = (0, Duration::ZERO);
+    while !deploying.is_finished() {
+        let started = Instant::now();
+        assert_eq!(server.invoke("/hello/").status, 200);
+        slowest = slowest.max(started.elapsed());
+        served += 1;
+    }
+    let (status, took) = deploying.join().unwrap();
+    assert_eq!(status, 200);
+    // Compiling a Python component takes seconds; hello answered throughout.
+    assert!(took > Duration::from_secs(1), "the compile took {took:?}");
+    assert!(
+        served > 10 && slowest < Duration::from_secs(1),
+        "{served} served, slowest {slowest:?}"
+    );
+}
+
+#[test]
 fn concurrent_deploys_of_one_name_end_consistent() {
     let scratch = Scratch::new("service-race");
     let server = Arc::new(server(&scratch));
@@ -390,6 +420,33 @@ fn two_servers_sharing_a_redis_store_serve_each_others_deploys() {
     let c = ServerSpec::new(&redis.uri(), &c_scratch.cache()).start();
     assert_eq!(request(c.invoke, "POST", "/echo/", &[], b"c").text(), "c");
     assert_eq!(c.invoke("/hello/").status, 404);
+}
+
+#[test]
+fn two_servers_sharing_an_s3_store_serve_each_others_deploys() {
+    let Some(s3) = rvm_e2e::s3::S3Server::start() else {
+        return;
+    };
+    let (a_scratch, b_scratch) = (Scratch::new("s3-a"), Scratch::new("s3-b"));
+    let spec = |scratch: &Scratch| {
+        let mut spec = ServerSpec::new(&s3.uri(), &scratch.cache());
+        spec.env.extend(s3.env());
+        spec
+    };
+    let (a, b) = (spec(&a_scratch).start(), spec(&b_scratch).start());
+    assert_eq!(a.deploy("hello", &guest("hello"), "").status, 200);
+    eventually("b serves what a deployed", || {
+        b.invoke("/hello/").status == 200
+    });
+    assert_eq!(b.invoke("/hello/").text(), "Hello from rvm\n");
+    assert_eq!(b.admin_call("DELETE", "/deploy/hello", &[]).status, 200);
+    eventually("a stops serving what b deleted", || {
+        a.invoke("/hello/").status == 404
+    });
+    assert_eq!(
+        json(&a.admin_call("GET", "/deploy", &[])),
+        serde_json::json!([])
+    );
 }
 
 #[test]

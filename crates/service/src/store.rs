@@ -420,8 +420,10 @@ fn s3(rest: &str) -> Result<Operator> {
     if bucket.is_empty() {
         bail!("store s3://{rest}: no bucket (expected s3://bucket/prefix)");
     }
-    // The HTTP client's TLS uses ring, which the process may have chosen already.
+    // OpenDAL's HTTP client, whose TLS uses ring (the process may have chosen
+    // it already): both are process-wide, and the first installed stays.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    opendal_http_transport_reqwest::install_default();
     let mut builder = services::S3::default()
         .bucket(bucket)
         .root(&format!("/{prefix}"));

@@ -7,6 +7,8 @@
 # Not a test: it prints, it does not judge.
 #
 #   UNIT_SRC=/path/to/built/unit [rounds=N] bench/unit.sh [SECONDS] [CONNECTIONS] [THREADS]
+#
+# The tree may be NGINX Unit's or FreeUnit's; the script says which it measured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
@@ -18,6 +20,9 @@ unit=${UNIT_SRC:-/opt/unit}
 
 scripts/setup >/dev/null
 module=$(UNIT_SRC=$unit scripts/build-module)
+family="NGINX Unit"
+head -1 "$unit/README.md" | grep -q FreeUnit && family=FreeUnit
+tree="$family $(sed -n 's/^#define NXT_VERSION "\(.*\)"/\1/p' "$unit/build/include/nxt_version.h") ($unit)"
 
 unitd_start "$unit" "$module"
 cc -O2 -I"$unit/src" -I"$unit/build/include" bench/libunit_hello.c "$unit/build/lib/libunit.a" \
@@ -47,8 +52,7 @@ for port in 8201 8203; do
     until curl -fs "http://127.0.0.1:$port/" >/dev/null; do sleep 0.2; done
 done
 
-version=$("$unit/build/sbin/unitd" --version 2>&1 | awk '/version/ {print $NF; exit}')
-note="Unit $version, 1 application process, RVM_THREADS=$threads" compare \
+note="$tree, 1 application process, RVM_THREADS=$threads" compare \
     "Unit + rvm module + hello.wasm" "http://127.0.0.1:8201/" \
     "Unit + C libunit app" "http://127.0.0.1:8203/" \
     "Unit return route" "http://127.0.0.1:8202/"

@@ -28,6 +28,8 @@ use crate::unit::{self, Context, Events, Level, Port, PortStatus, Request, Share
 
 /// Port messages processed in a row before other tasks get a turn.
 const MESSAGES_PER_TURN: u32 = 64;
+/// Failed reads in a row after which a port waits for its next wake-up.
+const FAILURES_IN_A_ROW: u32 = 8;
 
 /// A libunit context's loop: its state, told of everything by libunit (see
 /// [`Events`]).
@@ -184,6 +186,8 @@ pub fn run(context: Context<Worker>) -> Result<()> {
     // Tasks still holding the context go with the loop.
     drop(runtime);
     let context = Rc::into_inner(context).context("the context outlived its loop")?;
+    // The other contexts quit on messages whose wake-ups this one may hold.
+    context.send_wake_ups();
     for sibling in context.events().siblings.take() {
         let _ = sibling.join();
     }
@@ -288,10 +292,11 @@ async fn watch(context: Rc<Context<Worker>>, port: Rc<Port>) {
 async fn drain(context: &Context<Worker>, port: &Port) -> bool {
     let worker = context.events();
     worker.draining.set(worker.draining.get() + 1);
-    let mut processed = 0u32;
+    let (mut processed, mut failed) = (0u32, 0u32);
     let live = loop {
         match context.process(port) {
             PortStatus::Processed => {
+                failed = 0;
                 processed += 1;
                 if processed.is_multiple_of(MESSAGES_PER_TURN) {
                     // The requests read so far are served and their wake-ups sent
@@ -301,7 +306,16 @@ async fn drain(context: &Context<Worker>, port: &Port) -> bool {
                 }
             }
             PortStatus::Empty => break true,
-            PortStatus::Failed => break port.is_live(),
+            PortStatus::Failed if !port.is_live() => break false,
+            // One message libunit refuses (FreeUnit 1.36 refuses malformed
+            // ones) must not hold back those behind it, which no wake-up
+            // announces again; a port whose every read fails must not spin.
+            PortStatus::Failed => {
+                failed += 1;
+                if failed == FAILURES_IN_A_ROW {
+                    break true;
+                }
+            }
         }
     };
     worker.draining.set(worker.draining.get() - 1);

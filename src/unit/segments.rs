@@ -37,9 +37,9 @@ use rvm_unit_logic::room::{Room, Segment, Shm};
 use super::ffi;
 
 /// The largest message libunit sends plain (`NXT_UNIT_MAX_PLAIN_SIZE`, private
-/// to nxt_unit.c): a response head, or a body write, of at most this size
-/// needs no shared memory.
-pub const PLAIN_MESSAGE_MAX: usize = 1024;
+/// to nxt_unit.c, which build.rs reads): a response head, or a body write, of
+/// at most this size needs no shared memory.
+pub const PLAIN_MESSAGE_MAX: usize = ffi::NXT_UNIT_MAX_PLAIN_SIZE;
 /// Bytes of one segment (the largest buffer libunit makes in one piece), and
 /// of one chunk of it.
 const SEGMENT: usize = ffi::PORT_MMAP_DATA_SIZE as usize;

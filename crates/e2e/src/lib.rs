@@ -15,7 +15,7 @@ pub mod unit;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 pub use logs::Logs;
 pub use rvm::RvmServe;
@@ -68,13 +68,11 @@ pub trait Served {
     fn stop(self: Box<Self>) -> bool;
 }
 
-/// The front ends to test on this machine: `rvm serve`, and NGINX Unit where a
-/// built Unit tree is found (else a line says its tests were skipped).
+/// The front ends to test on this machine: `rvm serve`, and Unit from each
+/// built tree found (else a line says its tests were skipped).
 pub fn frontends() -> Vec<&'static dyn Frontend> {
     let mut frontends: Vec<&'static dyn Frontend> = vec![&RvmServe];
-    if let Some(unit) = UnitFrontend::available() {
-        frontends.push(unit);
-    }
+    frontends.extend(UnitFrontend::all().iter().map(|unit| unit as &dyn Frontend));
     frontends
 }
 
@@ -167,30 +165,67 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds, once, the programs of this workspace that the tests run, in this
-/// test's profile: the `rvm` binary and, where a built Unit tree is found, the
-/// Unit module. One cargo invocation builds both, so that their dependencies
-/// are compiled once and their links run side by side. Returns the directory
-/// they are in.
+/// Builds, once, the `rvm` binary in this test's profile; returns the
+/// directory it is in.
 fn workspace_programs() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let profile = profile_dir();
-        let mut build = cargo();
-        build
-            .args(["build", "--locked", "-p", "rvm"])
-            .current_dir(repo_root());
-        if let Ok(tree) = unit::built_tree() {
-            build.args(["-p", "nxt_rvm"]).env("UNIT_SRC", tree);
-        }
-        // `dev` builds into `debug`; every other profile into a directory of its name.
-        if let Some(name) = profile.file_name().filter(|name| *name != "debug") {
-            build.arg("--profile").arg(name);
-        }
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "building rvm and the Unit module failed");
-        profile
+        build_in_this_profile(&["-p", "rvm"], None);
+        profile_dir()
     })
+}
+
+/// The Unit module built against `tree`, in this test's profile, kept where a
+/// build for another tree does not overwrite it.
+fn unit_module(tree: &Path, label: &str) -> PathBuf {
+    // Every tree's build writes the same file: one at a time.
+    static BUILDING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    build_in_this_profile(&["-p", "nxt_rvm"], Some(tree));
+    let dir = profile_dir()
+        .join("unit-modules")
+        .join(label.replace(' ', "-"));
+    std::fs::create_dir_all(&dir).expect("a directory for the module");
+    let module = dir.join("libnxt_rvm.so");
+    std::fs::copy(profile_dir().join("libnxt_rvm.so"), &module).expect("keep the module");
+    module
+}
+
+/// `cargo build` of `packages` in this test's profile, against `unit_tree`.
+fn build_in_this_profile(packages: &[&str], unit_tree: Option<&Path>) {
+    let status = cargo_build(packages, unit_tree)
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building {packages:?} failed");
+}
+
+/// Tries to build the Unit module against `tree`: what cargo said, and whether
+/// it succeeded.
+pub fn try_building_the_module(tree: &Path) -> (bool, String) {
+    let output = cargo_build(&["-p", "nxt_rvm"], Some(tree))
+        .output()
+        .expect("run cargo build");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn cargo_build(packages: &[&str], unit_tree: Option<&Path>) -> Command {
+    let mut build = cargo();
+    build
+        .args(["build", "--locked"])
+        .args(packages)
+        .current_dir(repo_root());
+    if let Some(tree) = unit_tree {
+        build.env("UNIT_SRC", tree);
+    }
+    // `dev` builds into `debug`; every other profile into a directory of its name.
+    let profile = profile_dir();
+    if let Some(name) = profile.file_name().filter(|name| *name != "debug") {
+        build.arg("--profile").arg(name);
+    }
+    build
 }
 
 /// A port nobody listens on right now.

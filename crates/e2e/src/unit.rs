@@ -2,13 +2,14 @@
 //! (modules, state, control socket, log, pid), the module installed there as
 //! `rvm.unit.so`, and each application PUT over the control socket.
 //!
-//! Unit is found through `UNIT_SRC`, else `/opt/unit`: a built source tree.
+//! Unit is found through `UNIT_SRC` (one built source tree, or several
+//! separated by `:`), else `/opt/unit`.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -24,54 +25,114 @@ const START_WAIT: Duration = Duration::from_secs(60);
 /// Bodies up to this size reach the application (Unit's default is 8 MiB).
 const MAX_BODY: u64 = 256 << 20;
 
+/// NGINX Unit, or FreeUnit, from one built source tree, with the module built
+/// against that tree.
 pub struct UnitFrontend {
+    /// What the tests' output calls it: `NGINX Unit 1.35.0`, `FreeUnit 1.36.0`.
+    label: &'static str,
+    tree: PathBuf,
     unitd: PathBuf,
-    module: PathBuf,
+    module: OnceLock<PathBuf>,
 }
 
 impl UnitFrontend {
-    /// The Unit front end, if a built Unit tree is here; says once, loudly, if not.
-    pub fn available() -> Option<&'static UnitFrontend> {
-        static FRONTEND: OnceLock<Option<UnitFrontend>> = OnceLock::new();
-        FRONTEND
-            .get_or_init(|| match built_tree() {
-                Ok(tree) => Some(UnitFrontend {
+    /// A front end for each built tree `UNIT_SRC` names (a `:`-separated
+    /// list), else for `/opt/unit` if it is built. A named tree that is not
+    /// built is an error; no tree at all is said once, loudly, and no test of
+    /// Unit runs.
+    pub fn all() -> &'static [UnitFrontend] {
+        static FRONTENDS: OnceLock<Vec<UnitFrontend>> = OnceLock::new();
+        FRONTENDS.get_or_init(|| {
+            let trees = unit_trees().unwrap_or_else(|error| panic!("{error}"));
+            if trees.is_empty() {
+                // Straight to stderr: the test harness captures eprintln!.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n*** SKIPPED: NGINX Unit tests: no built Unit tree at {DEFAULT_TREE} (set \
+                     UNIT_SRC to one or more, `:`-separated, where `./configure && make && \
+                     make build/lib/libunit.a` ran) ***\n"
+                );
+            }
+            trees
+                .into_iter()
+                .map(|tree| UnitFrontend {
+                    label: Box::leak(tree_label(&tree).into_boxed_str()),
                     unitd: tree.join("build/sbin/unitd"),
-                    module: crate::workspace_programs().join("libnxt_rvm.so"),
-                }),
-                Err(tree) => {
-                    // Straight to stderr: the test harness captures eprintln!.
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "\n*** SKIPPED: NGINX Unit tests: no built Unit tree at {} (set UNIT_SRC to one where \
-                         `./configure && make && make build/lib/libunit.a` ran) ***\n",
-                        tree.display()
-                    );
-                    None
-                }
-            })
-            .as_ref()
+                    tree,
+                    module: OnceLock::new(),
+                })
+                .collect()
+        })
     }
 
     /// A fresh unitd with the module installed and nothing configured.
     pub fn unitd(&self) -> Unitd {
         Unitd::start(self)
     }
+
+    /// The module built against this tree, once.
+    fn module(&self) -> &Path {
+        self.module
+            .get_or_init(|| crate::unit_module(&self.tree, self.label))
+    }
 }
 
-/// The Unit tree named by `UNIT_SRC`, else `/opt/unit`, if it is built (has
-/// `unitd` and libunit's object); else where it was looked for.
-pub(crate) fn built_tree() -> Result<PathBuf, PathBuf> {
-    let tree =
-        std::env::var_os("UNIT_SRC").map_or_else(|| PathBuf::from(DEFAULT_TREE), PathBuf::from);
-    let built =
-        tree.join("build/sbin/unitd").exists() && tree.join("build/src/nxt_unit.o").exists();
-    if built { Ok(tree) } else { Err(tree) }
+/// The trees `UNIT_SRC` names, each checked to be built, or `/opt/unit` if it is.
+pub(crate) fn unit_trees() -> Result<Vec<PathBuf>, String> {
+    let Some(named) = std::env::var_os("UNIT_SRC") else {
+        let tree = PathBuf::from(DEFAULT_TREE);
+        return Ok(if is_built(&tree) {
+            vec![tree]
+        } else {
+            Vec::new()
+        });
+    };
+    std::env::split_paths(&named)
+        .filter(|tree| !tree.as_os_str().is_empty())
+        .map(|tree| {
+            if is_built(&tree) {
+                Ok(tree)
+            } else {
+                Err(format!(
+                    "UNIT_SRC names {}, which is not a built Unit tree (no build/sbin/unitd \
+                     and build/src/nxt_unit.o)",
+                    tree.display()
+                ))
+            }
+        })
+        .collect()
+}
+
+fn is_built(tree: &Path) -> bool {
+    tree.join("build/sbin/unitd").exists() && tree.join("build/src/nxt_unit.o").exists()
+}
+
+/// `FreeUnit 1.36.0` or `NGINX Unit 1.35.0`: the family from the tree's
+/// README, the version its build generated.
+fn tree_label(tree: &Path) -> String {
+    let readme = std::fs::read_to_string(tree.join("README.md")).unwrap_or_default();
+    let family = if readme.starts_with("# FreeUnit") {
+        "FreeUnit"
+    } else {
+        "NGINX Unit"
+    };
+    let version =
+        version_define(tree, "NXT_VERSION").unwrap_or_else(|| "of unknown version".to_string());
+    format!("{family} {version}")
+}
+
+/// A definition of the tree's generated `nxt_version.h`, unquoted.
+fn version_define(tree: &Path, name: &str) -> Option<String> {
+    let header = std::fs::read_to_string(tree.join("build/include/nxt_version.h")).ok()?;
+    header.lines().find_map(|line| {
+        let value = line.strip_prefix("#define ")?.strip_prefix(name)?;
+        Some(value.trim().trim_matches('"').to_string())
+    })
 }
 
 impl Frontend for UnitFrontend {
     fn name(&self) -> &'static str {
-        "NGINX Unit"
+        self.label
     }
 
     fn start(&self, app: &AppSpec) -> Box<dyn Served> {
@@ -160,7 +221,7 @@ impl Unitd {
         let tmp = dir.path().join("tmp");
         std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o1777))
             .expect("make Unit's tmp directory writable");
-        std::fs::copy(&frontend.module, dir.path().join("modules/rvm.unit.so"))
+        std::fs::copy(frontend.module(), dir.path().join("modules/rvm.unit.so"))
             .expect("install the module");
         let control = dir.path().join("control.sock");
         let log = dir.path().join("unit.log");

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the Python guest with componentize-py (`pip install componentize-py`):
-#   example/python/build.sh  →  example/target/python/rvm_py.wasm
+# Builds the Python guests with componentize-py (`pip install componentize-py`):
+#   example/python/build.sh  →  example/target/python/rvm_py.wasm (the `rvm` world)
+#                               example/target/python/hello_py.wasm (wasi:http/proxy)
 # The WASI packages the `rvm` world includes come, at build time, from the
 # `wit/deps` folder of the wasip2 crate the Rust guests depend on.
 set -euo pipefail
@@ -17,3 +18,5 @@ cp "$deps"/*.wit "$wit/deps/"
 cp ../../wit/world.wit "$wit/"
 mkdir -p ../target/python
 componentize-py -d "$wit" -w rvm:lambda/rvm componentize app -o ../target/python/rvm_py.wasm
+proxy=$(sed -n 's/^ *include \(wasi:http\/proxy@[0-9.]*\);$/\1/p' ../../wit/world.wit)
+componentize-py -d "$wit" -w "$proxy" componentize hello -o ../target/python/hello_py.wasm

@@ -92,6 +92,7 @@ impl Config {
                     AllowList::parse(&value).map(|v| policy.grants.outbound = v)
                 }
                 "RVM_FUEL_HEADERS" => parse_switch(&value).map(|v| policy.fuel_headers = v),
+                "RVM_INSTANCE_REUSE" => parse_instances(&value).map(|v| policy.instance_reuse = v),
                 _ => match key.strip_prefix(GUEST_ENV_PREFIX) {
                     Some("") => Err(format!("a name must follow {GUEST_ENV_PREFIX}")),
                     Some(name) => {
@@ -164,6 +165,7 @@ mod tests {
             ("RVM_ALLOWED_OUTBOUND_HOSTS", "https://*.example.com"),
             ("RVM_ENV_GREETING", "hi"),
             ("RVM_FUEL_HEADERS", "1"),
+            ("RVM_INSTANCE_REUSE", "100"),
             ("HOME", "/root"),
         ]))
         .unwrap();
@@ -176,6 +178,7 @@ mod tests {
         assert_eq!(&*grants.client_secret, "s3cr3t");
         assert_eq!(grants.env, vec![("GREETING".to_string(), "hi".to_string())]);
         assert!(config.policy.fuel_headers);
+        assert_eq!(config.policy.instance_reuse, 100);
         assert!(grants.outbound.allows("https", "api.example.com", 443));
     }
 
@@ -191,6 +194,7 @@ mod tests {
             ("RVM_TIMEOUT", "0s"),
             ("RVM_MAX_INSTANCES", "0"),
             ("RVM_FUEL_HEADERS", "maybe"),
+            ("RVM_INSTANCE_REUSE", "0"),
             ("RVM_ALLOWED_OUTBOUND_HOSTS", "example.com"),
             ("RVM_ENV_", "x"),
         ] {

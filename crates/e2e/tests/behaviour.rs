@@ -82,6 +82,42 @@ fn every_request_gets_a_fresh_instance() {
 }
 
 #[test]
+fn instances_are_reused_only_when_asked_and_retired_by_a_failure() {
+    each_frontend(|frontend| {
+        // A budget that requests sharing it would exhaust long before the end.
+        let app = AppSpec::guest("misbehave")
+            .env("RVM_INSTANCE_REUSE", "3")
+            .env("RVM_FUEL", "2000000");
+        let served = frontend.start(&app);
+        let mut connection = Connection::open(served.addr()).unwrap();
+        let mut counter = || connection.get("/counter").unwrap().text();
+        // One instance serves three requests in turn, its globals surviving.
+        for expected in [
+            "calls: 1\n",
+            "calls: 2\n",
+            "calls: 3\n",
+            "calls: 1\n",
+            "calls: 2\n",
+        ] {
+            assert_eq!(counter(), expected);
+        }
+        let mut connection = Connection::open(served.addr()).unwrap();
+        assert_eq!(connection.get("/trap").unwrap().status, 500);
+        // A trap retires its instance: the next request starts afresh.
+        assert_eq!(connection.get("/counter").unwrap().text(), "calls: 1\n");
+        // Fuel is each request's own.
+        for _ in 0..200 {
+            assert_eq!(connection.get("/counter").unwrap().status, 200);
+        }
+        assert_eq!(connection.get("/spin").unwrap().status, 500);
+        served
+            .logs()
+            .wait_for(&["path=/spin", "fuel budget of 2000000 exhausted"]);
+        assert_eq!(connection.get("/counter").unwrap().text(), "calls: 1\n");
+    });
+}
+
+#[test]
 fn echo_streams_the_body_back_with_request_details() {
     each_frontend(|frontend| {
         let served = frontend.start(&AppSpec::guest("echo"));

@@ -333,6 +333,26 @@ fn settings_given_at_deploy_apply_to_that_component_only() {
 }
 
 #[test]
+fn a_component_s_reused_instances_are_its_own() {
+    let scratch = Scratch::new("service-reuse");
+    let server = server(&scratch);
+    let misbehave = guest("misbehave");
+    for name in ["one", "two"] {
+        assert_eq!(
+            server.deploy(name, &misbehave, "instance-reuse=10").status,
+            200
+        );
+    }
+    assert_eq!(server.deploy("fresh", &misbehave, "").status, 200);
+    assert_eq!(server.invoke("/one/counter").text(), "calls: 1\n");
+    assert_eq!(server.invoke("/one/counter").text(), "calls: 2\n");
+    assert_eq!(server.invoke("/two/counter").text(), "calls: 1\n");
+    assert_eq!(server.invoke("/fresh/counter").text(), "calls: 1\n");
+    assert_eq!(server.invoke("/fresh/counter").text(), "calls: 1\n");
+    assert_eq!(server.invoke("/one/counter").text(), "calls: 3\n");
+}
+
+#[test]
 fn the_admin_token_guards_every_call() {
     let scratch = Scratch::new("service-token");
     let server = ServerSpec::new(scratch.store().to_str().unwrap(), &scratch.cache())

@@ -2,17 +2,17 @@
 //! and its run to the end or to the wall-clock limit, reported as an
 //! [`Outcome`].
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{HeaderValue, Response};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use wasmtime::component::Resource;
 use wasmtime::{CallHook, Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
 
@@ -27,9 +27,12 @@ use crate::runtime::Runtime;
 const FUEL_CONSUMED: &str = "x-rvm-fuel-consumed";
 const FUEL_REMAINING: &str = "x-rvm-fuel-remaining";
 
-/// A request's store, with the request and the response-outparam in its table.
-type RequestStore = (
-    Store<Host>,
+/// Instances kept for reuse per application, at most, when it has no bound
+/// of its own: each holds a slot of the process's pool while it waits.
+const MAX_IDLE: usize = 64;
+
+/// A request's handles in its store's table.
+type RequestHandles = (
     Resource<HostIncomingRequest>,
     Resource<HostResponseOutparam>,
 );
@@ -61,6 +64,18 @@ pub(crate) struct Guest {
     policy: Arc<Policy>,
     /// The application's own bound on instances alive at once, if it has one.
     instances: Option<Arc<Semaphore>>,
+    /// Instances waiting for their next request, when the policy reuses them.
+    idle: Option<Arc<Mutex<Vec<Instance>>>>,
+}
+
+/// A store, its instance once made, and the places it holds in the pools.
+struct Instance {
+    store: Store<Host>,
+    proxy: Option<Proxy>,
+    fuel_meter: Option<Arc<AtomicU64>>,
+    /// Requests it served.
+    served: u32,
+    _places: (OwnedSemaphorePermit, Option<OwnedSemaphorePermit>),
 }
 
 impl Guest {
@@ -77,6 +92,7 @@ impl Guest {
             instances: policy
                 .max_instances
                 .map(|n| Arc::new(Semaphore::new(n as usize))),
+            idle: (policy.instance_reuse > 1).then(Arc::default),
             policy: Arc::new(policy),
         }
     }
@@ -93,13 +109,15 @@ impl Guest {
         &self.pre
     }
 
-    /// Makes the request's store and instance, runs the guest to its end or its
-    /// wall-clock limit, then reports how it went. All of it happens in one
-    /// task, so that on a busy thread requests go through one after another
-    /// and a pool slot one frees is the warm one the next gets. The store is
-    /// dropped before the report, so that the instance is gone by the time a
-    /// client sees the end of the response and a batch's instances are not all
-    /// alive at once (docs/performance.md measures the other order).
+    /// Runs the request in an instance of its own, or (when the policy reuses
+    /// instances) in one that served earlier requests of this application and
+    /// waits for the next; runs the guest to its end or its wall-clock limit,
+    /// then reports how it went. All of it happens in one task, so that on a
+    /// busy thread requests go through one after another and a pool slot one
+    /// frees is the warm one the next gets. An instance not kept is dropped
+    /// before the report, so that it is gone by the time a client sees the end
+    /// of the response and a batch's instances are not all alive at once
+    /// (docs/performance.md measures the other order).
     pub(crate) async fn run<B>(
         self,
         request: http::Request<B>,
@@ -109,26 +127,27 @@ impl Guest {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        // The application's place first, so that its waiting requests hold
-        // no place in the process's pool.
-        let app_permit = match &self.instances {
-            Some(instances) => Arc::clone(instances).acquire_owned().await.ok(),
-            None => None,
+        let mut instance = match self.idle_instance() {
+            Some(instance) => instance,
+            None => match self.new_instance().await {
+                Ok(instance) => instance,
+                Err(failure) => return report(done, Err(failure), None),
+            },
         };
-        let permit = match self.runtime.instance_permit().await {
-            Ok(permit) => permit,
-            Err(e) => return report(done, Err(Failure::host(e)), None),
-        };
-        let (mut store, incoming, outparam) = match self.prepare(request, respond) {
-            Ok(prepared) => prepared,
+        let (incoming, outparam) = match self.start_request(&mut instance, request, respond) {
+            Ok(handles) => handles,
             Err(failure) => return report(done, Err(failure), None),
         };
         let limits = &self.policy.limits;
+        let Instance { store, proxy, .. } = &mut instance;
         let run = async {
-            let proxy = self.pre.instantiate_async(&mut store).await?;
+            let proxy = match proxy {
+                Some(proxy) => proxy,
+                None => proxy.insert(self.pre.instantiate_async(&mut *store).await?),
+            };
             proxy
                 .wasi_http_incoming_handler()
-                .call_handle(&mut store, incoming, outparam)
+                .call_handle(&mut *store, incoming, outparam)
                 .await
         };
         let result = match tokio::time::timeout(limits.timeout, run).await {
@@ -146,43 +165,100 @@ impl Guest {
             Err(Failure::Timeout(_)) => None,
             _ => store.get_fuel().ok().map(|left| budget - left),
         };
-        drop(store);
-        drop(permit);
-        drop(app_permit);
+        instance.served += 1;
+        if result.is_ok() {
+            self.keep(instance);
+        } else {
+            drop(instance);
+        }
         report(done, result, fuel);
     }
 
-    /// A store for one request, with the request and response handles in it.
-    fn prepare<B>(
-        &self,
-        request: http::Request<B>,
-        respond: oneshot::Sender<GuestResponse>,
-    ) -> Result<RequestStore, Failure>
-    where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<wasmtime_wasi_http::Error>,
-    {
+    /// An instance waiting for its next request, if any.
+    fn idle_instance(&self) -> Option<Instance> {
+        let idle = self.idle.as_ref()?;
+        idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    /// Keeps `instance` for the next request if the policy reuses instances,
+    /// it has requests left, and its guest let go of everything of the request
+    /// it served; else drops it.
+    fn keep(&self, mut instance: Instance) {
+        let Some(idle) = &self.idle else {
+            return;
+        };
+        if instance.served >= self.policy.instance_reuse
+            || instance.store.data_mut().holds_request_resources()
+        {
+            return;
+        }
+        let most = self.policy.max_instances.map_or(MAX_IDLE, |n| n as usize);
+        let mut idle = idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < most {
+            idle.push(instance);
+        }
+    }
+
+    /// A store under the application's limits, with its places in the pools;
+    /// its instance is made with the request's first call, within its
+    /// wall-clock limit.
+    async fn new_instance(&self) -> Result<Instance, Failure> {
+        // The application's place first, so that its waiting requests hold
+        // no place in the process's pool.
+        let app_place = match &self.instances {
+            Some(instances) => Arc::clone(instances).acquire_owned().await.ok(),
+            None => None,
+        };
+        let place = self
+            .runtime
+            .instance_permit()
+            .await
+            .map_err(Failure::host)?;
         let host = Host::new(&self.app, &self.policy).map_err(Failure::host)?;
         let mut store = Store::new(self.runtime.engine(), host);
         store.limiter(|host| &mut host.memory);
-        let budget = self.policy.limits.fuel_budget();
-        store.set_fuel(budget).map_err(Failure::host)?;
         // Yield to the executor at every epoch tick: a spinning guest neither
         // holds its thread nor escapes its wall-clock timer. tokio's own yield
         // lets the runtime poll its timers and sockets before resuming the
         // guest, which a current-thread runtime (the Unit module's) needs.
-        store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|_| {
             Ok(UpdateDeadline::YieldCustom(
                 1,
                 Box::pin(tokio::task::yield_now()),
             ))
         });
-
+        let budget = self.policy.limits.fuel_budget();
         let fuel_meter = self
             .policy
             .fuel_headers
             .then(|| meter_fuel(&mut store, budget));
+        Ok(Instance {
+            store,
+            proxy: None,
+            fuel_meter,
+            served: 0,
+            _places: (place, app_place),
+        })
+    }
+
+    /// Gives the instance the request's limits (a full fuel budget, the epoch
+    /// deadline) and its handles.
+    fn start_request<B>(
+        &self,
+        instance: &mut Instance,
+        request: http::Request<B>,
+        respond: oneshot::Sender<GuestResponse>,
+    ) -> Result<RequestHandles, Failure>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let store = &mut instance.store;
+        let budget = self.policy.limits.fuel_budget();
+        store.set_fuel(budget).map_err(Failure::host)?;
+        store.set_epoch_deadline(1);
+        store.data_mut().memory.denied = None;
+        let fuel_meter = instance.fuel_meter.clone();
         let scheme = match request.uri().scheme_str() {
             Some("https") => Scheme::Https,
             _ => Scheme::Http,
@@ -203,7 +279,7 @@ impl Guest {
                 let _ = respond.send(response);
             })
             .map_err(Failure::host)?;
-        Ok((store, incoming, outparam))
+        Ok((incoming, outparam))
     }
 }
 

@@ -7,6 +7,10 @@ use wasmtime::component::ResourceTable;
 use wasmtime::error::Context as _;
 use wasmtime::{ResourceLimiter, Result};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::body::{HostIncomingBody, HostOutgoingBody};
+use wasmtime_wasi_http::p2::types::{
+    HostIncomingRequest, HostOutgoingResponse, HostResponseOutparam,
+};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::outbound::OutboundHooks;
@@ -47,6 +51,20 @@ impl Host {
                 denied: None,
             },
             client_secret: Arc::clone(&grants.client_secret),
+        })
+    }
+}
+
+impl Host {
+    /// Whether the guest holds on to a resource of a request: a body it did
+    /// not finish, a request or response it did not let go of.
+    pub(crate) fn holds_request_resources(&mut self) -> bool {
+        self.table.iter_mut().any(|entry| {
+            entry.is::<HostOutgoingBody>()
+                || entry.is::<HostIncomingBody>()
+                || entry.is::<HostIncomingRequest>()
+                || entry.is::<HostOutgoingResponse>()
+                || entry.is::<HostResponseOutparam>()
         })
     }
 }

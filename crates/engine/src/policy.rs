@@ -58,14 +58,30 @@ pub struct Grants {
 }
 
 /// Everything an application's requests run under.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Policy {
     pub limits: Limits,
     pub grants: Grants,
     /// The application's requests in flight at once, within the process's
     /// pool; further ones wait. `None`: as many as the pool holds.
     pub max_instances: Option<u32>,
+    /// Requests one instance serves in turn before it is dropped; `1` (the
+    /// default) gives every request a fresh instance.
+    pub instance_reuse: u32,
     /// Add `x-rvm-fuel-consumed` and `x-rvm-fuel-remaining` to responses.
     pub fuel_headers: bool,
     pub names: SettingNames,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            limits: Limits::default(),
+            grants: Grants::default(),
+            max_instances: None,
+            instance_reuse: 1,
+            fuel_headers: false,
+            names: SettingNames::default(),
+        }
+    }
 }

@@ -59,6 +59,10 @@ pub struct DeployCommand {
     #[arg(long, value_name = "N")]
     max_instances: Option<String>,
 
+    /// Requests one instance of this component serves in turn.
+    #[arg(long, value_name = "N")]
+    instance_reuse: Option<String>,
+
     /// Comma list of scheme://host[:port] the guest may call.
     #[arg(long, value_name = "LIST")]
     allowed_outbound_hosts: Option<String>,
@@ -130,6 +134,7 @@ impl DeployCommand {
             ("timeout", &self.timeout),
             ("max-memory", &self.max_memory),
             ("max-instances", &self.max_instances),
+            ("instance-reuse", &self.instance_reuse),
             ("allowed-outbound-hosts", &self.allowed_outbound_hosts),
         ] {
             if let Some(value) = value {

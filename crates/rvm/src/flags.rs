@@ -49,9 +49,14 @@ pub struct SettingsFlags {
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
     env: Vec<(String, String)>,
 
-    /// Add x-rvm-fuel-consumed to responses [env: RVM_FUEL_HEADERS].
+    /// Add x-rvm-fuel-consumed and x-rvm-fuel-remaining to responses [env: RVM_FUEL_HEADERS].
     #[arg(long)]
     fuel_headers: bool,
+
+    /// Requests one instance serves in turn; 1 = a fresh instance for each
+    /// [env: RVM_INSTANCE_REUSE] [default: 1].
+    #[arg(long, value_name = "N", value_parser = rvm_config::parse_instances)]
+    instance_reuse: Option<u32>,
 }
 
 impl SettingsFlags {
@@ -87,6 +92,7 @@ impl SettingsFlags {
         grants.env.extend(self.env.iter().cloned());
         grants.dirs.extend(self.dirs.iter().cloned());
         policy.fuel_headers |= self.fuel_headers;
+        policy.instance_reuse = self.instance_reuse.unwrap_or(policy.instance_reuse);
         Ok(config)
     }
 }

@@ -33,6 +33,9 @@ pub struct ComponentSettings {
     /// This component's requests in flight at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_instances: Option<u32>,
+    /// Requests one instance of this component serves in turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_reuse: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_outbound_hosts: Option<String>,
     /// Variables of the guest's environment, added to the server's.
@@ -63,6 +66,9 @@ impl ComponentSettings {
                 "max-instances" => {
                     parse_instances(&value).map(|n| settings.max_instances = Some(n))
                 }
+                "instance-reuse" => {
+                    parse_instances(&value).map(|n| settings.instance_reuse = Some(n))
+                }
                 "allowed-outbound-hosts" => AllowList::parse(&value)
                     .map(|_| settings.allowed_outbound_hosts = Some(value.to_string())),
                 "env" => match value.split_once('=') {
@@ -78,7 +84,7 @@ impl ComponentSettings {
                 "dir" => Err("directories are granted by the server's configuration only".into()),
                 _ => Err(
                     "no such setting (fuel, timeout, max-memory, max-instances, \
-                          allowed-outbound-hosts, env, fuel-headers)"
+                     instance-reuse, allowed-outbound-hosts, env, fuel-headers)"
                         .into(),
                 ),
             };
@@ -105,6 +111,9 @@ impl ComponentSettings {
         }
         if let Some(n) = self.max_instances {
             policy.max_instances = Some(n);
+        }
+        if let Some(n) = self.instance_reuse {
+            policy.instance_reuse = n;
         }
         if let Some(list) = &self.allowed_outbound_hosts {
             policy.grants.outbound = AllowList::parse(list)?;
@@ -141,7 +150,7 @@ mod tests {
     #[test]
     fn a_query_sets_what_it_names_and_nothing_else() {
         let settings = ComponentSettings::from_query(
-            "fuel=0&timeout=250ms&max-memory=16MiB&max-instances=2\
+            "fuel=0&timeout=250ms&max-memory=16MiB&max-instances=2&instance-reuse=50\
              &allowed-outbound-hosts=http%3A%2F%2F127.0.0.1%3A*&env=A%3D1&env=B=2%3D3&fuel-headers=1",
             Some("s3cr3t".into()),
         )
@@ -151,6 +160,7 @@ mod tests {
         assert_eq!(policy.limits.timeout, Duration::from_millis(250));
         assert_eq!(policy.limits.max_memory, 16 << 20);
         assert_eq!(policy.max_instances, Some(2));
+        assert_eq!(policy.instance_reuse, 50);
         assert!(policy.grants.outbound.allows("http", "127.0.0.1", 8080));
         assert_eq!(
             policy.grants.env,

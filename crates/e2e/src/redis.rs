@@ -20,7 +20,20 @@ pub struct RedisServer {
 impl RedisServer {
     /// A fresh server, or `None` (said loudly) where `redis-server` is missing.
     pub fn start() -> Option<RedisServer> {
-        let port = free_port();
+        RedisServer::start_on(free_port())
+    }
+
+    /// Stops it answering (`SIGSTOP`), or (`resume`) lets it answer again,
+    /// everything it holds intact: a store that is down for a while.
+    pub fn pause(&self) {
+        let _ = crate::kill("STOP", &self.child.id().to_string());
+    }
+
+    pub fn resume(&self) {
+        let _ = crate::kill("CONT", &self.child.id().to_string());
+    }
+
+    fn start_on(port: u16) -> Option<RedisServer> {
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--dir", "/tmp"])
@@ -52,6 +65,7 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
+        self.resume();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -443,6 +443,54 @@ fn two_servers_sharing_a_redis_store_serve_each_others_deploys() {
 }
 
 #[test]
+fn a_store_that_stops_answering_is_said_once_and_what_was_loaded_stays_served() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let scratch = Scratch::new("redis-down");
+    let server = ServerSpec::new(&redis.uri(), &scratch.cache()).start();
+    assert_eq!(server.deploy("hello", &guest("hello"), "").status, 200);
+    redis.pause();
+    server
+        .logs()
+        .wait_for(&["the store does not answer", "served=1"]);
+    for _ in 0..5 {
+        assert_eq!(server.invoke("/hello/").text(), "Hello from rvm\n");
+    }
+    // A deploy needs the store: it is refused, and the old version stays.
+    let refused = server.deploy("hello", &guest("echo"), "");
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    redis.resume();
+    server.logs().wait_for(&["the store answers again"]);
+    assert_eq!(
+        server.logs().count_at_least("the store does not answer", 1),
+        1
+    );
+    assert_eq!(server.invoke("/hello/").text(), "Hello from rvm\n");
+    assert_eq!(server.deploy("echo", &guest("echo"), "").status, 200);
+}
+
+#[test]
+fn compiled_code_that_does_not_load_is_compiled_again() {
+    let scratch = Scratch::new("service-bad-cache");
+    let first = server(&scratch);
+    assert_eq!(first.deploy("hello", &guest("hello"), "").status, 200);
+    assert!(first.stop());
+    for entry in std::fs::read_dir(scratch.cache()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "cwasm") {
+            std::fs::write(&path, b"not machine code").unwrap();
+        }
+    }
+    let second = server(&scratch);
+    assert_eq!(second.invoke("/hello/").text(), "Hello from rvm\n");
+    second.logs().wait_for(&["does not load, compiling again"]);
+    second
+        .logs()
+        .wait_for(&["component loaded", "component=hello", "code=\"compiled\""]);
+}
+
+#[test]
 fn two_servers_sharing_an_s3_store_serve_each_others_deploys() {
     let Some(s3) = rvm_e2e::s3::S3Server::start() else {
         return;

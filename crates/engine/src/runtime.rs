@@ -50,11 +50,14 @@ const TABLES_PER_COMPONENT: u32 = 16;
 
 /// Bytes of each linear memory and table kept mapped between uses of a pool
 /// slot: reset with `memset` instead of being unmapped and faulted in again,
-/// which is cheaper for the small heaps a request typically touches. Where the
-/// kernel offers it, only the pages a request wrote are reset (`pagemap_scan`),
-/// which measured cheaper than resetting more without asking
-/// (docs/performance.md).
+/// which is cheaper for the small heaps a request typically touches.
 const KEEP_RESIDENT: usize = 64 << 10;
+
+/// The same for linear memory where the kernel reports which pages a request
+/// wrote (`PAGEMAP_SCAN`): only those are copied back, so a large heap such as
+/// CPython's is not unmapped and faulted in again per request, each fault a
+/// TLB shootdown across the process's threads (docs/performance.md).
+const KEEP_RESIDENT_SCANNED: usize = 1 << 30;
 
 /// What kind of process the engine lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,41 +85,21 @@ pub struct Runtime {
 impl Runtime {
     /// An engine whose instance pool is sized as `pool` says.
     pub fn new(pool: &PoolConfig, embedding: Embedding) -> Result<Runtime> {
-        let instances = pool.max_instances;
         let max_memory = usize::try_from(pool.max_memory)
             .context("the memory a pool slot reserves does not fit this machine's address space")?;
-        let mut slots = PoolingAllocationConfig::default();
-        slots
-            .total_component_instances(instances)
-            .total_core_instances(instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
-            .total_memories(instances.saturating_mul(MEMORIES_PER_COMPONENT))
-            .total_tables(instances.saturating_mul(TABLES_PER_COMPONENT))
-            .total_stacks(instances)
-            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
-            .max_memories_per_component(MEMORIES_PER_COMPONENT)
-            .max_tables_per_component(TABLES_PER_COMPONENT)
-            .max_memory_size(max_memory)
-            .linear_memory_keep_resident(KEEP_RESIDENT)
-            .table_keep_resident(KEEP_RESIDENT)
-            .pagemap_scan(match embedding {
-                Embedding::Serving => Enabled::Auto,
-                Embedding::BeforeFork => Enabled::No,
-            });
-
-        let mut config = Config::new();
-        config
-            .wasm_component_model(true)
-            .consume_fuel(true)
-            .epoch_interruption(true)
-            .memory_init_cow(true)
-            .cranelift_opt_level(OptLevel::Speed)
-            .parallel_compilation(embedding == Embedding::Serving)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(slots));
-        let engine = wasmtime::Engine::new(&config).context("cannot create the wasm engine")?;
+        // A kernel without `PAGEMAP_SCAN` (before Linux 6.7, or a /proc that
+        // hides pagemap) refuses the first engine: build the plain one.
+        let scanning = (embedding == Embedding::Serving)
+            .then(|| engine(pool, max_memory, embedding, Reset::Scanned).ok())
+            .flatten();
+        let engine = match scanning {
+            Some(engine) => engine,
+            None => engine(pool, max_memory, embedding, Reset::Plain)?,
+        };
         Ok(Runtime {
             engine,
             pool: pool.clone(),
-            instances: Arc::new(Semaphore::new(instances as usize)),
+            instances: Arc::new(Semaphore::new(pool.max_instances as usize)),
             ticker: OnceLock::new(),
         })
     }
@@ -146,6 +129,55 @@ impl Runtime {
             .await
             .context("the instance pool is closed")
     }
+}
+
+/// How a pool slot's linear memory is reset between instances.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reset {
+    /// Ask the kernel which pages were written and copy back only those.
+    Scanned,
+    /// Copy back the first [`KEEP_RESIDENT`] bytes, unmap the rest.
+    Plain,
+}
+
+fn engine(
+    pool: &PoolConfig,
+    max_memory: usize,
+    embedding: Embedding,
+    reset: Reset,
+) -> Result<wasmtime::Engine> {
+    let instances = pool.max_instances;
+    let mut slots = PoolingAllocationConfig::default();
+    slots
+        .total_component_instances(instances)
+        .total_core_instances(instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+        .total_memories(instances.saturating_mul(MEMORIES_PER_COMPONENT))
+        .total_tables(instances.saturating_mul(TABLES_PER_COMPONENT))
+        .total_stacks(instances)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+        .max_memories_per_component(MEMORIES_PER_COMPONENT)
+        .max_tables_per_component(TABLES_PER_COMPONENT)
+        .max_memory_size(max_memory)
+        .table_keep_resident(KEEP_RESIDENT);
+    match reset {
+        Reset::Scanned => slots
+            .linear_memory_keep_resident(KEEP_RESIDENT_SCANNED)
+            .pagemap_scan(Enabled::Yes),
+        Reset::Plain => slots
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .pagemap_scan(Enabled::No),
+    };
+
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .memory_init_cow(true)
+        .cranelift_opt_level(OptLevel::Speed)
+        .parallel_compilation(embedding == Embedding::Serving)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(slots));
+    wasmtime::Engine::new(&config).context("cannot create the wasm engine")
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is gone.

@@ -13,7 +13,7 @@ mod values;
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow, bail};
-use rvm_engine::{AllowList, Policy, PoolConfig, SettingNames};
+use rvm_engine::{AllowList, LogImport, Policy, PoolConfig, SettingNames};
 
 pub use service::{Role, ServiceConfig};
 pub use values::{
@@ -27,6 +27,7 @@ pub const NAMES: SettingNames = SettingNames {
     memory: "RVM_MAX_MEMORY",
     timeout: "RVM_TIMEOUT",
     outbound: "RVM_ALLOWED_OUTBOUND_HOSTS",
+    args_size: "RVM_MAX_ARGS_SIZE",
 };
 
 /// Prefix of the variables that become the guest's environment.
@@ -93,6 +94,10 @@ impl Config {
                 }
                 "RVM_FUEL_HEADERS" => parse_switch(&value).map(|v| policy.fuel_headers = v),
                 "RVM_INSTANCE_REUSE" => parse_instances(&value).map(|v| policy.instance_reuse = v),
+                "RVM_MAX_ARGS_SIZE" => parse_size(&value).map(|v| policy.limits.max_args_size = v),
+                "RVM_LOG_IMPORTS" => {
+                    LogImport::parse_list(&value).map(|v| policy.grants.log_imports = v)
+                }
                 _ => match key.strip_prefix(GUEST_ENV_PREFIX) {
                     Some("") => Err(format!("a name must follow {GUEST_ENV_PREFIX}")),
                     Some(name) => {
@@ -166,6 +171,8 @@ mod tests {
             ("RVM_ENV_GREETING", "hi"),
             ("RVM_FUEL_HEADERS", "1"),
             ("RVM_INSTANCE_REUSE", "100"),
+            ("RVM_MAX_ARGS_SIZE", "1MiB"),
+            ("RVM_LOG_IMPORTS", "acme:trail/log@1.0.0#record"),
             ("HOME", "/root"),
         ]))
         .unwrap();
@@ -179,6 +186,11 @@ mod tests {
         assert_eq!(grants.env, vec![("GREETING".to_string(), "hi".to_string())]);
         assert!(config.policy.fuel_headers);
         assert_eq!(config.policy.instance_reuse, 100);
+        assert_eq!(limits.max_args_size, 1 << 20);
+        assert_eq!(
+            grants.log_imports[0].to_string(),
+            "acme:trail/log@1.0.0#record"
+        );
         assert!(grants.outbound.allows("https", "api.example.com", 443));
     }
 
@@ -195,6 +207,8 @@ mod tests {
             ("RVM_MAX_INSTANCES", "0"),
             ("RVM_FUEL_HEADERS", "maybe"),
             ("RVM_INSTANCE_REUSE", "0"),
+            ("RVM_MAX_ARGS_SIZE", "big"),
+            ("RVM_LOG_IMPORTS", "audit#record"),
             ("RVM_ALLOWED_OUTBOUND_HOSTS", "example.com"),
             ("RVM_ENV_", "x"),
         ] {

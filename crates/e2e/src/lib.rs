@@ -76,6 +76,14 @@ pub fn frontends() -> Vec<&'static dyn Frontend> {
     frontends
 }
 
+/// Runs `test` against every front end available here.
+pub fn each_frontend(test: impl Fn(&dyn Frontend)) {
+    for frontend in frontends() {
+        eprintln!("-- front end: {}", frontend.name());
+        test(frontend);
+    }
+}
+
 /// Sends `signal` (a name such as `TERM`) to `target`: a pid, or `-PGID` for a
 /// whole process group.
 pub fn kill(signal: &str, target: &str) -> std::io::Result<std::process::ExitStatus> {
@@ -93,7 +101,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// The compiled example guest `name`: a Rust one (`hello`, `echo`, `secret`,
-/// `misbehave`), built with the others on first use, or `rvm_py`, the Python
+/// `misbehave`, `cipher`), built with the others on first use, or `rvm_py`, the Python
 /// guest (built by `example/python/build.sh`, which needs componentize-py).
 pub fn guest(name: &str) -> PathBuf {
     static RUST: OnceLock<PathBuf> = OnceLock::new();

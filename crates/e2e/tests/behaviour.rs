@@ -7,15 +7,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use rvm_e2e::http::{Connection, get};
-use rvm_e2e::{AppSpec, Frontend, Served, TempDir, frontends};
-
-/// Runs `test` against every front end available here.
-fn each_frontend(test: impl Fn(&dyn Frontend)) {
-    for frontend in frontends() {
-        eprintln!("-- front end: {}", frontend.name());
-        test(frontend);
-    }
-}
+use rvm_e2e::{AppSpec, Served, TempDir, each_frontend};
 
 /// The process behind `served` still answers, with a fresh instance.
 fn still_serves(served: &dyn Served) {

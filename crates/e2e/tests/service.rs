@@ -661,3 +661,42 @@ fn the_python_guest_serves_rvms_three_routes() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[test]
+fn a_component_of_plain_functions_is_called_by_name_with_json() {
+    let scratch = Scratch::new("service-functions");
+    let server = server(&scratch);
+    let deployed = server.deploy(
+        "cipher",
+        &guest("cipher"),
+        "env=SHIFT_AMOUNT=1&fuel=5000000",
+    );
+    assert_eq!(deployed.status, 200, "{}", deployed.text());
+
+    let call = |path: &str, body: &str| request(server.invoke, "POST", path, &[], body.as_bytes());
+    let secret = call("/cipher/encrypt", r#"{"message": "HAL"}"#);
+    assert_eq!(json(&secret), serde_json::json!("IBM"), "{}", secret.text());
+    server
+        .logs()
+        .wait_for(&["audit", "app=cipher", "action=encrypt"]);
+
+    let described = json(&server.invoke("/cipher/"));
+    assert!(
+        described["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["path"] == "/decrypt"),
+        "{described}"
+    );
+    let spin = call("/cipher/rvm:cipher/kinds@0.1.0/spin", "[100000000]");
+    assert_eq!(spin.status, 500, "{}", spin.text());
+    server
+        .logs()
+        .wait_for(&["fuel budget of 5000000 exhausted", "deploy setting fuel"]);
+    assert_eq!(call("/cipher/nope", "[]").status, 404);
+    assert_eq!(
+        json(&call("/cipher/decrypt", r#"["IBM"]"#)),
+        serde_json::json!("HAL")
+    );
+}

@@ -1,6 +1,8 @@
 //! An application: one component, compiled once and pre-instantiated against
 //! everything a guest may import, with the policy its requests run under; and
-//! [`App::handle`], which serves one request through a fresh instance.
+//! [`App::handle`], which serves one request through a fresh instance: to the
+//! guest's `wasi:http` handler, or (a component that exports plain functions
+//! instead) as a call of one of them with JSON.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,15 +16,17 @@ use wasmtime::error::Context as _;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::cache::{CodeCache, Compiled};
+use crate::call;
 use crate::failure::Failure;
-use crate::guest::Guest;
+use crate::functions::Functions;
+use crate::guest::{Entry, Guest};
 use crate::host::Host;
 use crate::inflight::{Inflight, RequestRecord};
-use crate::lambda;
 use crate::names::ByteSize;
 use crate::policy::Policy;
 use crate::response::ResponseBody;
 use crate::runtime::Runtime;
+use crate::{lambda, log};
 
 pub struct App {
     guest: Guest,
@@ -77,7 +81,7 @@ impl App {
 
     /// The compiled component, for [`App::from_precompiled`].
     pub fn precompiled(&self) -> Result<Precompiled> {
-        let component = self.guest.pre().instance_pre().component();
+        let component = self.guest.entry().instance_pre().component();
         let bytes = component
             .serialize()
             .context("cannot serialize the compiled component")?;
@@ -107,13 +111,24 @@ impl App {
         component: Component,
         policy: Policy,
     ) -> Result<App> {
-        let pre = linker(runtime.engine())?
+        let mut linker = linker(runtime.engine())?;
+        log::bind_imports(&mut linker, &component, &policy.grants.log_imports)?;
+        let pre = linker
             .instantiate_pre(&component)
             .context("the component's imports cannot be satisfied")?;
-        let pre = ProxyPre::new(pre)
-            .context("the component does not export wasi:http/incoming-handler@0.2")?;
+        let entry = match ProxyPre::new(pre.clone()) {
+            Ok(proxy) => Entry::Http(proxy),
+            Err(not_http) => match Functions::of(&component) {
+                Some(functions) => Entry::Functions(pre, Arc::new(functions)),
+                None => {
+                    return Err(not_http).context(
+                        "the component exports neither wasi:http/incoming-handler@0.2 nor functions",
+                    );
+                }
+            },
+        };
         Ok(App {
-            guest: Guest::new(name, runtime, pre, policy),
+            guest: Guest::new(name, runtime, entry, policy),
         })
     }
 
@@ -128,6 +143,9 @@ impl App {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        if let Entry::Functions(pre, functions) = self.guest.entry() {
+            return call::handle(&self.guest, pre, functions, request).await;
+        }
         let guest = self.guest.clone();
         let record = RequestRecord::new(guest.app_name(), guest.policy(), &request);
         let (sender, receiver) = oneshot::channel();
@@ -177,7 +195,8 @@ fn check_policy(runtime: &Runtime, name: &str, policy: &Policy) -> Result<()> {
 }
 
 /// All of WASI 0.2 (components from Rust's `wasm32-wasip2` and componentize-py
-/// import more than the proxy world), `wasi:http`, and `rvm:lambda/host`.
+/// import more than the proxy world), `wasi:http`, `rvm:lambda/host` and
+/// `rvm:lambda/log`.
 /// Versions 0.2.x of the WASI packages all resolve to wasmtime's.
 fn linker(engine: &wasmtime::Engine) -> Result<Linker<Host>> {
     let mut linker = Linker::new(engine);
@@ -185,5 +204,6 @@ fn linker(engine: &wasmtime::Engine) -> Result<Linker<Host>> {
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .context("linking wasi:http")?;
     lambda::add_to_linker(&mut linker)?;
+    log::add_to_linker(&mut linker)?;
     Ok(linker)
 }

@@ -14,6 +14,9 @@ use crate::names::{ByteSize, NamedAs, SettingNames};
 pub(crate) enum Failure {
     /// The request could not be handed to a guest (e.g. a `Host` that is not UTF-8).
     BadRequest(String),
+    /// A call of a component's function that is not made: no such function,
+    /// not POST, arguments too large, a function JSON cannot call.
+    Refused(StatusCode, String),
     /// The guest trapped, or a host call it made failed it; the message holds
     /// the cause and the wasm backtrace.
     Trap(String),
@@ -71,6 +74,7 @@ impl Failure {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             Failure::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Failure::Refused(status, _) => *status,
             Failure::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Failure::Host(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -98,9 +102,10 @@ impl Failure {
     }
 
     /// What happened, never guest internals.
-    fn client_message(&self) -> String {
+    pub(crate) fn client_message(&self) -> String {
         let what = match self {
             Failure::BadRequest(why) => return format!("bad request: {why}\n"),
+            Failure::Refused(_, why) => return format!("{why}\n"),
             Failure::Trap(_) => "the application failed (trap)",
             Failure::FuelExhausted { .. } => "the application exhausted its fuel budget",
             Failure::MemoryLimit { .. } => "the application hit its memory limit",
@@ -150,6 +155,7 @@ impl fmt::Display for Cause<'_> {
         let names = self.names;
         match self.failure {
             Failure::BadRequest(why) => write!(f, "bad request: {why}"),
+            Failure::Refused(_, why) => f.write_str(why),
             Failure::Trap(detail) => write!(f, "guest trapped: {detail}"),
             Failure::FuelExhausted { budget } => {
                 write!(

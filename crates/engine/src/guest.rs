@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http::{HeaderValue, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
-use wasmtime::component::Resource;
+use wasmtime::component::{ComponentExportIndex, InstancePre, Resource, Val};
 use wasmtime::{CallHook, Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
@@ -17,6 +17,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
 
 use crate::failure::Failure;
+use crate::functions::Functions;
 use crate::host::Host;
 use crate::inflight::Outcome;
 use crate::policy::Policy;
@@ -24,8 +25,8 @@ use crate::runtime::Runtime;
 
 /// Response headers carrying the fuel a request used before its headers were
 /// sent, and what was left of its budget then.
-const FUEL_CONSUMED: &str = "x-rvm-fuel-consumed";
-const FUEL_REMAINING: &str = "x-rvm-fuel-remaining";
+pub(crate) const FUEL_CONSUMED: &str = "x-rvm-fuel-consumed";
+pub(crate) const FUEL_REMAINING: &str = "x-rvm-fuel-remaining";
 
 /// Instances kept for reuse per application, at most, when it has no bound
 /// of its own: each holds a slot of the process's pool while it waits.
@@ -54,13 +55,31 @@ fn meter_fuel(store: &mut Store<Host>, budget: u64) -> Arc<AtomicU64> {
     meter
 }
 
+/// What a component exports, ready to instantiate.
+#[derive(Clone)]
+pub(crate) enum Entry {
+    /// `wasi:http/incoming-handler`: each request goes to the guest.
+    Http(ProxyPre<Host>),
+    /// Plain functions, called with JSON.
+    Functions(InstancePre<Host>, Arc<Functions>),
+}
+
+impl Entry {
+    pub(crate) fn instance_pre(&self) -> &InstancePre<Host> {
+        match self {
+            Entry::Http(pre) => pre.instance_pre(),
+            Entry::Functions(pre, _) => pre,
+        }
+    }
+}
+
 /// An application's component, ready to instantiate under its policy: what
 /// each request's guest task runs with.
 #[derive(Clone)]
 pub(crate) struct Guest {
     app: Arc<str>,
     runtime: Arc<Runtime>,
-    pre: ProxyPre<Host>,
+    entry: Entry,
     policy: Arc<Policy>,
     /// The application's own bound on instances alive at once, if it has one.
     instances: Option<Arc<Semaphore>>,
@@ -68,10 +87,18 @@ pub(crate) struct Guest {
     idle: Option<Arc<Mutex<Vec<Instance>>>>,
 }
 
+/// The instance in a store, made with its first request: a proxy, or (in
+/// function mode) a plain instance.
+#[derive(Default)]
+struct Made {
+    proxy: Option<Proxy>,
+    plain: Option<wasmtime::component::Instance>,
+}
+
 /// A store, its instance once made, and the places it holds in the pools.
 struct Instance {
     store: Store<Host>,
-    proxy: Option<Proxy>,
+    made: Made,
     fuel_meter: Option<Arc<AtomicU64>>,
     /// Requests it served.
     served: u32,
@@ -79,16 +106,11 @@ struct Instance {
 }
 
 impl Guest {
-    pub(crate) fn new(
-        app: &str,
-        runtime: Arc<Runtime>,
-        pre: ProxyPre<Host>,
-        policy: Policy,
-    ) -> Guest {
+    pub(crate) fn new(app: &str, runtime: Arc<Runtime>, entry: Entry, policy: Policy) -> Guest {
         Guest {
             app: app.into(),
             runtime,
-            pre,
+            entry,
             instances: policy
                 .max_instances
                 .map(|n| Arc::new(Semaphore::new(n as usize))),
@@ -105,14 +127,13 @@ impl Guest {
         &self.policy
     }
 
-    pub(crate) fn pre(&self) -> &ProxyPre<Host> {
-        &self.pre
+    pub(crate) fn entry(&self) -> &Entry {
+        &self.entry
     }
 
-    /// Runs the request in an instance of its own, or (when the policy reuses
-    /// instances) in one that served earlier requests of this application and
-    /// waits for the next; runs the guest to its end or its wall-clock limit,
-    /// then reports how it went. All of it happens in one task, so that on a
+    /// Runs the request through the guest's HTTP handler (see `on_instance`)
+    /// to its end or its wall-clock limit, then reports how it went. All of it
+    /// happens in one task, so that on a
     /// busy thread requests go through one after another and a pool slot one
     /// frees is the warm one the next gets. An instance not kept is dropped
     /// before the report, so that it is gone by the time a client sees the end
@@ -127,31 +148,75 @@ impl Guest {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        let start = |instance: &mut Instance| self.start_request(instance, request, respond);
+        let Entry::Http(pre) = &self.entry else {
+            let failure = Failure::Host("not an HTTP handler".into());
+            return report(done, Err(failure), None);
+        };
+        let (result, fuel) = self
+            .on_instance(start, async |store, made, (incoming, outparam)| {
+                let proxy = match &mut made.proxy {
+                    Some(proxy) => proxy,
+                    None => made.proxy.insert(pre.instantiate_async(&mut *store).await?),
+                };
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut *store, incoming, outparam)
+                    .await
+            })
+            .await;
+        report(done, result, fuel);
+    }
+
+    /// Calls the function at `index` with `args` in an instance of its own (or
+    /// a reused one, as for requests); its result, and the fuel it used.
+    pub(crate) async fn call(
+        &self,
+        pre: &InstancePre<Host>,
+        index: &ComponentExportIndex,
+        args: &[Val],
+        results: usize,
+    ) -> (Result<Vec<Val>, Failure>, Option<u64>) {
+        let start = |instance: &mut Instance| self.start_limits(instance);
+        self.on_instance(start, async |store, made, ()| {
+            let plain = match made.plain {
+                Some(plain) => plain,
+                None => *made.plain.insert(pre.instantiate_async(&mut *store).await?),
+            };
+            let func = plain
+                .get_func(&mut *store, index)
+                .ok_or_else(|| wasmtime::format_err!("the export is not a function"))?;
+            let mut out = vec![Val::Bool(false); results];
+            func.call_async(&mut *store, args, &mut out).await?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Runs `work` in an instance of its own, or (when the policy reuses
+    /// instances) in one that served earlier requests of this application and
+    /// waits for the next, after `start` gave it the request; within the
+    /// wall-clock limit. Returns how it ended and the fuel it used.
+    async fn on_instance<S, T>(
+        &self,
+        start: impl FnOnce(&mut Instance) -> Result<S, Failure>,
+        work: impl AsyncFnOnce(&mut Store<Host>, &mut Made, S) -> wasmtime::Result<T>,
+    ) -> (Result<T, Failure>, Option<u64>) {
         let mut instance = match self.idle_instance() {
             Some(instance) => instance,
             None => match self.new_instance().await {
                 Ok(instance) => instance,
-                Err(failure) => return report(done, Err(failure), None),
+                Err(failure) => return (Err(failure), None),
             },
         };
-        let (incoming, outparam) = match self.start_request(&mut instance, request, respond) {
-            Ok(handles) => handles,
-            Err(failure) => return report(done, Err(failure), None),
+        let given = match start(&mut instance) {
+            Ok(given) => given,
+            Err(failure) => return (Err(failure), None),
         };
         let limits = &self.policy.limits;
-        let Instance { store, proxy, .. } = &mut instance;
-        let run = async {
-            let proxy = match proxy {
-                Some(proxy) => proxy,
-                None => proxy.insert(self.pre.instantiate_async(&mut *store).await?),
-            };
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut *store, incoming, outparam)
-                .await
-        };
-        let result = match tokio::time::timeout(limits.timeout, run).await {
-            Ok(Ok(())) => Ok(()),
+        let Instance { store, made, .. } = &mut instance;
+        let result = match tokio::time::timeout(limits.timeout, work(store, made, given)).await {
+            Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => {
                 let memory = &store.data().memory;
                 let refused = memory.denied.map(|_| memory.limit());
@@ -171,7 +236,7 @@ impl Guest {
         } else {
             drop(instance);
         }
-        report(done, result, fuel);
+        (result, fuel)
     }
 
     /// An instance waiting for its next request, if any.
@@ -234,15 +299,26 @@ impl Guest {
             .then(|| meter_fuel(&mut store, budget));
         Ok(Instance {
             store,
-            proxy: None,
+            made: Made::default(),
             fuel_meter,
             served: 0,
             _places: (place, app_place),
         })
     }
 
-    /// Gives the instance the request's limits (a full fuel budget, the epoch
-    /// deadline) and its handles.
+    /// Gives the instance a request's limits: a full fuel budget, the epoch
+    /// deadline, no memory growth refused yet.
+    fn start_limits(&self, instance: &mut Instance) -> Result<(), Failure> {
+        let store = &mut instance.store;
+        store
+            .set_fuel(self.policy.limits.fuel_budget())
+            .map_err(Failure::host)?;
+        store.set_epoch_deadline(1);
+        store.data_mut().memory.denied = None;
+        Ok(())
+    }
+
+    /// Gives the instance the request's limits and its handles.
     fn start_request<B>(
         &self,
         instance: &mut Instance,
@@ -253,11 +329,9 @@ impl Guest {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        self.start_limits(instance)?;
         let store = &mut instance.store;
         let budget = self.policy.limits.fuel_budget();
-        store.set_fuel(budget).map_err(Failure::host)?;
-        store.set_epoch_deadline(1);
-        store.data_mut().memory.denied = None;
         let fuel_meter = instance.fuel_meter.clone();
         let scheme = match request.uri().scheme_str() {
             Some("https") => Scheme::Https,

@@ -23,6 +23,8 @@ pub(crate) struct Host {
     hooks: OutboundHooks,
     pub(crate) memory: MemoryLimiter,
     pub(crate) client_secret: Arc<str>,
+    /// The application's name, for what the guest writes to the log.
+    pub(crate) app: Arc<str>,
 }
 
 impl Host {
@@ -51,6 +53,7 @@ impl Host {
                 denied: None,
             },
             client_secret: Arc::clone(&grants.client_secret),
+            app: Arc::clone(app),
         })
     }
 }

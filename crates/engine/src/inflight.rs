@@ -47,14 +47,14 @@ impl RequestRecord {
         }
     }
 
-    fn served(&self, status: StatusCode, fuel: Option<u64>) {
+    pub(crate) fn served(&self, status: StatusCode, fuel: Option<u64>) {
         tracing::info!(
             app = %self.app, method = %self.method, path = %self.path, status = status.as_u16(),
             ms = self.millis(), fuel = %Fuel(fuel), "request served"
         );
     }
 
-    fn log_failure(&self, status: StatusCode, fuel: Option<u64>, failure: &Failure) {
+    pub(crate) fn log_failure(&self, status: StatusCode, fuel: Option<u64>, failure: &Failure) {
         tracing::error!(
             app = %self.app, method = %self.method, path = %self.path, status = status.as_u16(),
             ms = self.millis(), fuel = %Fuel(fuel), cause = %failure.cause(&self.policy.names),

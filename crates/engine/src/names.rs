@@ -12,6 +12,7 @@ pub struct SettingNames {
     pub memory: &'static str,
     pub timeout: &'static str,
     pub outbound: &'static str,
+    pub args_size: &'static str,
 }
 
 /// `name` in parentheses after a space, or nothing when there is none.

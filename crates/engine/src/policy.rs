@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::log::LogImport;
 use crate::names::SettingNames;
 use crate::outbound::AllowList;
 
@@ -15,6 +16,8 @@ const DEFAULT_FUEL: u64 = 100_000_000;
 pub(crate) const DEFAULT_MAX_MEMORY: u64 = 256 << 20;
 /// Wall-clock limit of one request.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The JSON arguments of one call to a component's function.
+const DEFAULT_MAX_ARGS_SIZE: u64 = 16 << 20;
 
 /// The limits one request runs under.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +28,8 @@ pub struct Limits {
     pub max_memory: u64,
     /// Wall-clock time it may take.
     pub timeout: Duration,
+    /// Bytes of JSON arguments a call to one of its functions may carry.
+    pub max_args_size: u64,
 }
 
 impl Limits {
@@ -40,6 +45,7 @@ impl Default for Limits {
             fuel: Some(DEFAULT_FUEL),
             max_memory: DEFAULT_MAX_MEMORY,
             timeout: DEFAULT_TIMEOUT,
+            max_args_size: DEFAULT_MAX_ARGS_SIZE,
         }
     }
 }
@@ -55,6 +61,8 @@ pub struct Grants {
     pub env: Vec<(String, String)>,
     /// Host directories preopened for the guest at the same path.
     pub dirs: Vec<PathBuf>,
+    /// Imported functions of other worlds that write to the log.
+    pub log_imports: Vec<LogImport>,
 }
 
 /// Everything an application's requests run under.

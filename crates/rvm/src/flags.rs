@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 use rvm_config::Config;
-use rvm_engine::AllowList;
+use rvm_engine::{AllowList, LogImport};
 
 /// Limits and grants: of the one component `rvm serve` serves, or the server's
 /// defaults, which a component's deploy settings override.
@@ -57,6 +57,16 @@ pub struct SettingsFlags {
     /// [env: RVM_INSTANCE_REUSE] [default: 1].
     #[arg(long, value_name = "N", value_parser = rvm_config::parse_instances)]
     instance_reuse: Option<u32>,
+
+    /// JSON arguments one call of a component's function may carry
+    /// [env: RVM_MAX_ARGS_SIZE] [default: 16MiB].
+    #[arg(long, value_name = "SIZE", value_parser = rvm_config::parse_size)]
+    max_args_size: Option<u64>,
+
+    /// Comma list of imported functions, pkg:name/interface@version#function,
+    /// whose calls are written to the log [env: RVM_LOG_IMPORTS].
+    #[arg(long, value_name = "LIST", value_parser = LogImport::parse_list)]
+    log_imports: Option<Vec<LogImport>>,
 }
 
 impl SettingsFlags {
@@ -76,6 +86,10 @@ impl SettingsFlags {
             policy.limits.timeout = timeout;
             policy.names.timeout = "--timeout";
         }
+        if let Some(bytes) = self.max_args_size {
+            policy.limits.max_args_size = bytes;
+            policy.names.args_size = "--max-args-size";
+        }
         pool.max_instances = self.max_instances.unwrap_or(pool.max_instances);
         let grants = &mut policy.grants;
         if let Some(secret) = &self.client_secret {
@@ -88,6 +102,9 @@ impl SettingsFlags {
         if let Some(allowed) = &self.allowed_outbound_hosts {
             grants.outbound = allowed.clone();
             policy.names.outbound = "--allowed-outbound-hosts";
+        }
+        if let Some(imports) = &self.log_imports {
+            grants.log_imports = imports.clone();
         }
         grants.env.extend(self.env.iter().cloned());
         grants.dirs.extend(self.dirs.iter().cloned());

@@ -14,6 +14,8 @@ const NAMES: SettingNames = SettingNames {
     memory: "deploy setting max-memory",
     timeout: "deploy setting timeout",
     outbound: "deploy setting allowed-outbound-hosts",
+    // Not a deploy setting: the server's own applies.
+    args_size: "",
 };
 
 /// What a listing shows instead of a secret.

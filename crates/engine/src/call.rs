@@ -1,0 +1,200 @@
+//! Function mode: a request is a call of one of the component's exported
+//! functions, `POST /{function}` (or `/{interface}/{function}`) with its
+//! arguments as JSON, answered with its result as JSON; `GET /` describes them.
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Response, StatusCode, header};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::{Value, json};
+use wasmtime::component::{InstancePre, Val};
+
+use crate::failure::Failure;
+use crate::functions::{Function, Functions};
+use crate::guest::{FUEL_CONSUMED, FUEL_REMAINING, Guest};
+use crate::host::Host;
+use crate::inflight::RequestRecord;
+use crate::json::{self, to_val, wit};
+use crate::names::{ByteSize, NamedAs};
+use crate::response::ResponseBody;
+
+/// A call's answer, or why there is none; with the fuel it used, if it ran.
+type Answer = (Result<Value, Failure>, Option<u64>);
+
+pub(crate) async fn handle<B>(
+    guest: &Guest,
+    pre: &InstancePre<Host>,
+    functions: &Functions,
+    request: http::Request<B>,
+) -> Response<ResponseBody>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
+    let record = RequestRecord::new(guest.app_name(), guest.policy(), &request);
+    let (result, fuel) = answer(guest, pre, functions, request).await;
+    let (status, body) = match result {
+        Ok(value) => {
+            record.served(StatusCode::OK, fuel);
+            (StatusCode::OK, value)
+        }
+        Err(failure) => {
+            let status = failure.status();
+            record.log_failure(status, fuel, &failure);
+            let message = failure.client_message();
+            (status, json!({ "error": message.trim_end() }))
+        }
+    };
+    let mut response = Response::new(ResponseBody::from(body.to_string()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    if let (true, Some(used)) = (guest.policy().fuel_headers, fuel) {
+        let budget = guest.policy().limits.fuel_budget();
+        headers.insert(FUEL_CONSUMED, HeaderValue::from(used));
+        headers.insert(FUEL_REMAINING, HeaderValue::from(budget - used));
+    }
+    response
+}
+
+async fn answer<B>(
+    guest: &Guest,
+    pre: &InstancePre<Host>,
+    functions: &Functions,
+    request: http::Request<B>,
+) -> Answer
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
+    let path = request.uri().path();
+    let method = request.method();
+    if path == "/" && (method == Method::GET || method == Method::HEAD) {
+        return (Ok(functions.describe()), None);
+    }
+    let Some(function) = functions.get(path) else {
+        let why = format!("no function at {path}; GET / lists them");
+        return (Err(Failure::Refused(StatusCode::NOT_FOUND, why)), None);
+    };
+    if method != Method::POST {
+        let why = format!("{path} is called with POST, not {method}");
+        return (
+            Err(Failure::Refused(StatusCode::METHOD_NOT_ALLOWED, why)),
+            None,
+        );
+    }
+    if let Some(why) = &function.unavailable {
+        let why = format!("{path} cannot be called with JSON: {why}");
+        return (
+            Err(Failure::Refused(StatusCode::NOT_IMPLEMENTED, why)),
+            None,
+        );
+    }
+    let bytes = match request.uri().query() {
+        Some(query) if query.split('&').any(|pair| pair == "bytes=base64") => json::Bytes::Base64,
+        _ => json::Bytes::Array,
+    };
+    let body = match read_body(guest, request).await {
+        Ok(body) => body,
+        Err(failure) => return (Err(failure), None),
+    };
+    let args = match arguments(function, &body) {
+        Ok(args) => args,
+        Err(why) => return (Err(Failure::BadRequest(why)), None),
+    };
+    let results = usize::from(function.result.is_some());
+    let (result, fuel) = guest.call(pre, &function.index, &args, results).await;
+    let value = result.map(|out| {
+        out.first()
+            .map_or(Value::Null, |v| json::from_val(v, bytes))
+    });
+    (value, fuel)
+}
+
+/// The request's body, if it is no larger than `max` bytes; a declared
+/// length over it is refused before anything is read.
+async fn read_body<B>(guest: &Guest, request: http::Request<B>) -> Result<Bytes, Failure>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
+    let max = guest.policy().limits.max_args_size;
+    let too_large = || {
+        let named = NamedAs(guest.policy().names.args_size);
+        let why = format!("the arguments exceed {}{named}", ByteSize(max));
+        Failure::Refused(StatusCode::PAYLOAD_TOO_LARGE, why)
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > max) {
+        return Err(too_large());
+    }
+    let limit = usize::try_from(max).unwrap_or(usize::MAX);
+    let body = request
+        .into_body()
+        .map_err(Into::<wasmtime_wasi_http::Error>::into);
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(too_large()),
+        Err(error) => Err(Failure::BadRequest(format!(
+            "the request body could not be read: {error}"
+        ))),
+    }
+}
+
+/// The arguments in `body`: an object of the parameters by name, or an array
+/// of them in order; nothing at all for a function without parameters.
+fn arguments(function: &Function, body: &[u8]) -> Result<Vec<Val>, String> {
+    let params = &function.params;
+    if body.iter().all(u8::is_ascii_whitespace) && params.is_empty() {
+        return Ok(Vec::new());
+    }
+    let json: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not valid JSON: {e}"))?;
+    let names = || {
+        let names: Vec<&str> = params.iter().map(|(name, _)| name.as_str()).collect();
+        format!("({})", names.join(", "))
+    };
+    match json {
+        Value::Object(mut by_name) => {
+            let mut args = Vec::with_capacity(params.len());
+            for (name, ty) in params {
+                let value = by_name
+                    .remove(name)
+                    .ok_or_else(|| format!("parameter `{name}` ({}) is missing", wit(ty)))?;
+                args.push(to_val(ty, &value).map_err(|e| format!("parameter `{name}`: {e}"))?);
+            }
+            match by_name.keys().next() {
+                Some(extra) => Err(format!(
+                    "no parameter `{extra}`; the parameters are {}",
+                    names()
+                )),
+                None => Ok(args),
+            }
+        }
+        Value::Array(items) if items.len() == params.len() => params
+            .iter()
+            .zip(&items)
+            .map(|((name, ty), value)| {
+                to_val(ty, value).map_err(|e| format!("parameter `{name}`: {e}"))
+            })
+            .collect(),
+        Value::Array(items) => Err(format!(
+            "expected {} arguments {}, got {}",
+            params.len(),
+            names(),
+            items.len()
+        )),
+        _ => Err(format!(
+            "expected an object of the parameters by name or an array of them in order {}",
+            names()
+        )),
+    }
+}

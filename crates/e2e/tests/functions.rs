@@ -61,6 +61,7 @@ fn every_wit_type_family_maps_both_ways() {
             ("not", json!({"value": false}), json!(true)),
             ("integers", widest_as_strings, widest),
             ("halve", json!([5, 3]), json!([2.5, 1.5])),
+            ("halve", json!([0.4, 0.2]), json!([0.2, 0.1])),
             (
                 "halve",
                 json!(["Infinity", "NaN"]),
@@ -114,6 +115,8 @@ fn every_wit_type_family_maps_both_ways() {
             "[[1,2,3]]",
         );
         assert_eq!(json_of(&response), json!("AwIB"));
+        let response = post(s, &format!("{KINDS}/sort?bytes=base64"), "[[]]");
+        assert_eq!(json_of(&response), json!([]), "only list<u8> is base64");
         assert_eq!(post(s, &format!("{KINDS}/nothing"), "").status, 200);
     });
 }
@@ -223,6 +226,14 @@ fn bad_calls_get_a_precise_answer_and_the_next_call_is_served() {
             ),
             (
                 "POST",
+                &format!("{KINDS}/halve"),
+                "[1, 1e39]",
+                400,
+                "parameter `y`: expected f32, got 1e+39 (beyond its range)",
+            ),
+            ("POST", "/", "[]", 405, "GET / describes the functions"),
+            (
+                "POST",
                 &format!("{KINDS}/next-color"),
                 r#"["mauve"]"#,
                 400,
@@ -263,7 +274,8 @@ fn bad_calls_get_a_precise_answer_and_the_next_call_is_served() {
                 .to_string();
             assert!(error.contains(says), "{method} {path} {body}: {text}");
             if status == 405 {
-                assert_eq!(response.header("allow"), Some(&b"POST"[..]));
+                let allow = if path == "/" { "GET, HEAD" } else { "POST" };
+                assert_eq!(response.header("allow"), Some(allow.as_bytes()));
             }
         }
         served

@@ -143,9 +143,12 @@ impl App {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        if let Entry::Functions(pre, functions) = self.guest.entry() {
-            return call::handle(&self.guest, pre, functions, request).await;
-        }
+        let pre = match self.guest.entry() {
+            Entry::Http(pre) => pre.clone(),
+            Entry::Functions(pre, functions) => {
+                return call::handle(&self.guest, pre, functions, request).await;
+            }
+        };
         let guest = self.guest.clone();
         let record = RequestRecord::new(guest.app_name(), guest.policy(), &request);
         let (sender, receiver) = oneshot::channel();
@@ -153,7 +156,7 @@ impl App {
         // Boxed: tokio moves a task's future as it makes and finishes the
         // task, and a pointer is cheaper to move than the state of an
         // instantiation and a call.
-        let task = tokio::spawn(Box::pin(guest.run(request, sender, done)));
+        let task = tokio::spawn(Box::pin(guest.run(pre, request, sender, done)));
         let inflight = Inflight::new(record, task, outcome);
 
         match receiver.await {

@@ -10,7 +10,7 @@ use wasmtime::component::{InstancePre, Val};
 
 use crate::failure::Failure;
 use crate::functions::{Function, Functions};
-use crate::guest::{FUEL_CONSUMED, FUEL_REMAINING, Guest};
+use crate::guest::{Guest, add_fuel_headers};
 use crate::host::Host;
 use crate::inflight::RequestRecord;
 use crate::json::{self, to_val, wit};
@@ -31,7 +31,13 @@ where
     B::Error: Into<wasmtime_wasi_http::Error>,
 {
     let record = RequestRecord::new(guest.app_name(), guest.policy(), &request);
+    let allow = match request.uri().path() {
+        "/" => "GET, HEAD",
+        _ => "POST",
+    };
+    let mut unanswered = Unanswered(Some(&record));
     let (result, fuel) = answer(guest, pre, functions, request).await;
+    unanswered.0 = None;
     let (status, body) = match result {
         Ok(value) => {
             record.served(StatusCode::OK, fuel);
@@ -52,14 +58,24 @@ where
         HeaderValue::from_static("application/json"),
     );
     if status == StatusCode::METHOD_NOT_ALLOWED {
-        headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
+        headers.insert(header::ALLOW, HeaderValue::from_static(allow));
     }
     if let (true, Some(used)) = (guest.policy().fuel_headers, fuel) {
-        let budget = guest.policy().limits.fuel_budget();
-        headers.insert(FUEL_CONSUMED, HeaderValue::from(used));
-        headers.insert(FUEL_REMAINING, HeaderValue::from(budget - used));
+        add_fuel_headers(headers, used, guest.policy().limits.fuel_budget());
     }
     response
+}
+
+/// Logs a call whose client went away before its answer; the call, dropped
+/// with it, is stopped and its instance dropped.
+struct Unanswered<'a>(Option<&'a RequestRecord>);
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if let Some(record) = self.0 {
+            record.abandoned(StatusCode::OK);
+        }
+    }
 }
 
 async fn answer<B>(
@@ -74,8 +90,15 @@ where
 {
     let path = request.uri().path();
     let method = request.method();
-    if path == "/" && (method == Method::GET || method == Method::HEAD) {
-        return (Ok(functions.describe()), None);
+    if path == "/" {
+        if method == Method::GET || method == Method::HEAD {
+            return (Ok(functions.description().clone()), None);
+        }
+        let why = format!("GET / describes the functions; {method} calls none");
+        return (
+            Err(Failure::Refused(StatusCode::METHOD_NOT_ALLOWED, why)),
+            None,
+        );
     }
     let Some(function) = functions.get(path) else {
         let why = format!("no function at {path}; GET / lists them");
@@ -103,15 +126,14 @@ where
         Ok(body) => body,
         Err(failure) => return (Err(failure), None),
     };
-    let args = match arguments(function, &body) {
-        Ok(args) => args,
-        Err(why) => return (Err(Failure::BadRequest(why)), None),
-    };
+    // Read into WIT values only once the call has its place in the pool:
+    // they take many times the bytes of their JSON.
+    let args = || arguments(function, &body).map_err(Failure::BadRequest);
     let results = usize::from(function.result.is_some());
-    let (result, fuel) = guest.call(pre, &function.index, &args, results).await;
-    let value = result.map(|out| {
-        out.first()
-            .map_or(Value::Null, |v| json::from_val(v, bytes))
+    let (result, fuel) = guest.call(pre, &function.index, args, results).await;
+    let value = result.map(|out| match (out.first(), &function.result) {
+        (Some(val), Some(ty)) => json::from_val(val, ty, bytes),
+        _ => Value::Null,
     });
     (value, fuel)
 }
@@ -162,39 +184,45 @@ fn arguments(function: &Function, body: &[u8]) -> Result<Vec<Val>, String> {
         let names: Vec<&str> = params.iter().map(|(name, _)| name.as_str()).collect();
         format!("({})", names.join(", "))
     };
-    match json {
+    let values: Vec<Value> = match json {
         Value::Object(mut by_name) => {
-            let mut args = Vec::with_capacity(params.len());
-            for (name, ty) in params {
-                let value = by_name
-                    .remove(name)
-                    .ok_or_else(|| format!("parameter `{name}` ({}) is missing", wit(ty)))?;
-                args.push(to_val(ty, &value).map_err(|e| format!("parameter `{name}`: {e}"))?);
-            }
-            match by_name.keys().next() {
-                Some(extra) => Err(format!(
+            let values = params
+                .iter()
+                .map(|(name, ty)| {
+                    by_name
+                        .remove(name)
+                        .ok_or_else(|| format!("parameter `{name}` ({}) is missing", wit(ty)))
+                })
+                .collect::<Result<_, _>>()?;
+            if let Some(extra) = by_name.keys().next() {
+                return Err(format!(
                     "no parameter `{extra}`; the parameters are {}",
                     names()
-                )),
-                None => Ok(args),
+                ));
             }
+            values
         }
-        Value::Array(items) if items.len() == params.len() => params
-            .iter()
-            .zip(&items)
-            .map(|((name, ty), value)| {
-                to_val(ty, value).map_err(|e| format!("parameter `{name}`: {e}"))
-            })
-            .collect(),
-        Value::Array(items) => Err(format!(
-            "expected {} arguments {}, got {}",
-            params.len(),
-            names(),
-            items.len()
-        )),
-        _ => Err(format!(
-            "expected an object of the parameters by name or an array of them in order {}",
-            names()
-        )),
-    }
+        Value::Array(items) if items.len() == params.len() => items,
+        Value::Array(items) => {
+            return Err(format!(
+                "expected {} arguments {}, got {}",
+                params.len(),
+                names(),
+                items.len()
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "expected an object of the parameters by name or an array of them in order {}",
+                names()
+            ));
+        }
+    };
+    params
+        .iter()
+        .zip(&values)
+        .map(|((name, ty), value)| {
+            to_val(ty, value).map_err(|e| format!("parameter `{name}`: {e}"))
+        })
+        .collect()
 }

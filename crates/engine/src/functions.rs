@@ -13,6 +13,8 @@ use crate::json::{unavailable, wit};
 /// Every function a component exports, by path.
 pub(crate) struct Functions {
     by_path: BTreeMap<String, Function>,
+    /// What `GET /` answers, made once.
+    description: Value,
 }
 
 pub(crate) struct Function {
@@ -48,39 +50,49 @@ impl Functions {
                 _ => {}
             }
         }
-        (!by_path.is_empty()).then_some(Functions { by_path })
+        if by_path.is_empty() {
+            return None;
+        }
+        let description = describe(&by_path);
+        Some(Functions {
+            by_path,
+            description,
+        })
     }
 
     pub(crate) fn get(&self, path: &str) -> Option<&Function> {
         self.by_path.get(path)
     }
 
-    /// What `GET /` answers: every function with its path, parameters and
-    /// result in WIT's words; the ones JSON cannot call, with the reason.
-    pub(crate) fn describe(&self) -> Value {
-        let functions: Vec<Value> = self
-            .by_path
-            .iter()
-            .map(|(path, f)| {
-                let params: Vec<Value> = f
-                    .params
-                    .iter()
-                    .map(|(name, ty)| json!({ "name": name, "type": wit(ty) }))
-                    .collect();
-                let mut entry = json!({
-                    "path": path,
-                    "method": "POST",
-                    "params": params,
-                    "result": f.result.as_ref().map(wit),
-                });
-                if let Some(why) = &f.unavailable {
-                    entry["unavailable"] = Value::String(why.clone());
-                }
-                entry
-            })
-            .collect();
-        json!({ "functions": functions })
+    pub(crate) fn description(&self) -> &Value {
+        &self.description
     }
+}
+
+/// Every function with its path, parameters and result in WIT's words; the
+/// ones JSON cannot call, with the reason.
+fn describe(by_path: &BTreeMap<String, Function>) -> Value {
+    let functions: Vec<Value> = by_path
+        .iter()
+        .map(|(path, f)| {
+            let params: Vec<Value> = f
+                .params
+                .iter()
+                .map(|(name, ty)| json!({ "name": name, "type": wit(ty) }))
+                .collect();
+            let mut entry = json!({
+                "path": path,
+                "method": "POST",
+                "params": params,
+                "result": f.result.as_ref().map(wit),
+            });
+            if let Some(why) = &f.unavailable {
+                entry["unavailable"] = Value::String(why.clone());
+            }
+            entry
+        })
+        .collect();
+    json!({ "functions": functions })
 }
 
 impl Function {

@@ -25,8 +25,8 @@ use crate::runtime::Runtime;
 
 /// Response headers carrying the fuel a request used before its headers were
 /// sent, and what was left of its budget then.
-pub(crate) const FUEL_CONSUMED: &str = "x-rvm-fuel-consumed";
-pub(crate) const FUEL_REMAINING: &str = "x-rvm-fuel-remaining";
+const FUEL_CONSUMED: &str = "x-rvm-fuel-consumed";
+const FUEL_REMAINING: &str = "x-rvm-fuel-remaining";
 
 /// Instances kept for reuse per application, at most, when it has no bound
 /// of its own: each holds a slot of the process's pool while it waits.
@@ -40,6 +40,12 @@ type RequestHandles = (
 
 /// What a guest's `response-outparam.set` delivers.
 type GuestResponse = Result<Response<HyperOutgoingBody>, ErrorCode>;
+
+/// Adds the fuel headers: `used` of `budget`.
+pub(crate) fn add_fuel_headers(headers: &mut http::HeaderMap, used: u64, budget: u64) {
+    headers.insert(FUEL_CONSUMED, HeaderValue::from(used));
+    headers.insert(FUEL_REMAINING, HeaderValue::from(budget - used));
+}
 
 /// Keeps a count of the fuel used up to the guest's latest call into the host,
 /// which is where `response-outparam.set` is called from.
@@ -141,6 +147,7 @@ impl Guest {
     /// (docs/performance.md measures the other order).
     pub(crate) async fn run<B>(
         self,
+        pre: ProxyPre<Host>,
         request: http::Request<B>,
         respond: oneshot::Sender<GuestResponse>,
         done: oneshot::Sender<Outcome>,
@@ -149,10 +156,6 @@ impl Guest {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let start = |instance: &mut Instance| self.start_request(instance, request, respond);
-        let Entry::Http(pre) = &self.entry else {
-            let failure = Failure::Host("not an HTTP handler".into());
-            return report(done, Err(failure), None);
-        };
         let (result, fuel) = self
             .on_instance(start, async |store, made, (incoming, outparam)| {
                 let proxy = match &mut made.proxy {
@@ -168,17 +171,21 @@ impl Guest {
         report(done, result, fuel);
     }
 
-    /// Calls the function at `index` with `args` in an instance of its own (or
-    /// a reused one, as for requests); its result, and the fuel it used.
+    /// Calls the function at `index` with what `args` makes, once the call has
+    /// its place in the pool, in an instance of its own (or a reused one, as
+    /// for requests); its result, and the fuel it used.
     pub(crate) async fn call(
         &self,
         pre: &InstancePre<Host>,
         index: &ComponentExportIndex,
-        args: &[Val],
+        args: impl FnOnce() -> Result<Vec<Val>, Failure>,
         results: usize,
     ) -> (Result<Vec<Val>, Failure>, Option<u64>) {
-        let start = |instance: &mut Instance| self.start_limits(instance);
-        self.on_instance(start, async |store, made, ()| {
+        let start = |instance: &mut Instance| {
+            self.start_limits(instance)?;
+            args()
+        };
+        self.on_instance(start, async |store, made, args| {
             let plain = match made.plain {
                 Some(plain) => plain,
                 None => *made.plain.insert(pre.instantiate_async(&mut *store).await?),
@@ -187,7 +194,7 @@ impl Guest {
                 .get_func(&mut *store, index)
                 .ok_or_else(|| wasmtime::format_err!("the export is not a function"))?;
             let mut out = vec![Val::Bool(false); results];
-            func.call_async(&mut *store, args, &mut out).await?;
+            func.call_async(&mut *store, &args, &mut out).await?;
             Ok(out)
         })
         .await
@@ -293,10 +300,9 @@ impl Guest {
             ))
         });
         let budget = self.policy.limits.fuel_budget();
-        let fuel_meter = self
-            .policy
-            .fuel_headers
-            .then(|| meter_fuel(&mut store, budget));
+        // Only a guest's HTTP response is sent before its run ends.
+        let http = matches!(self.entry, Entry::Http(_));
+        let fuel_meter = (self.policy.fuel_headers && http).then(|| meter_fuel(&mut store, budget));
         Ok(Instance {
             store,
             made: Made::default(),
@@ -345,9 +351,7 @@ impl Guest {
             .new_response_outparam_from_callback(move |mut response: GuestResponse| {
                 if let (Ok(response), Some(meter)) = (&mut response, fuel_meter) {
                     let used = meter.load(Ordering::Relaxed);
-                    let headers = response.headers_mut();
-                    headers.insert(FUEL_CONSUMED, HeaderValue::from(used));
-                    headers.insert(FUEL_REMAINING, HeaderValue::from(budget - used));
+                    add_fuel_headers(response.headers_mut(), used, budget);
                 }
                 // The receiver is gone only if the request was abandoned.
                 let _ = respond.send(response);

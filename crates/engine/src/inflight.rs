@@ -93,6 +93,15 @@ impl RequestRecord {
         failure.response()
     }
 
+    /// Logs a request whose client went away before the end of its response.
+    pub(crate) fn abandoned(&self, status: StatusCode) {
+        tracing::warn!(
+            app = %self.app, method = %self.method, path = %self.path,
+            status = status.as_u16(), ms = self.millis(),
+            "response abandoned before its end (client gone); guest stopped"
+        );
+    }
+
     fn millis(&self) -> f64 {
         (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3
     }
@@ -232,11 +241,7 @@ impl Drop for Inflight {
             return;
         }
         self.task.abort();
-        tracing::warn!(
-            app = %self.record.app, method = %self.record.method, path = %self.record.path,
-            status = self.status.as_u16(), ms = self.record.millis(),
-            "response abandoned before its end (client gone); guest stopped"
-        );
+        self.record.abandoned(self.status);
     }
 }
 

@@ -32,7 +32,16 @@ pub(crate) fn to_val(ty: &Type, json: &Value) -> Result<Val, String> {
         (Type::U32, _) => Val::U32(int(ty, json)?),
         (Type::S64, _) => Val::S64(int(ty, json)?),
         (Type::U64, _) => Val::U64(int(ty, json)?),
-        (Type::Float32, _) => Val::Float32(float(ty, json)? as f32),
+        (Type::Float32, _) => {
+            let x = float(ty, json)?;
+            if x.is_finite() && x.abs() > f64::from(f32::MAX) {
+                return Err(format!(
+                    "expected f32, got {} (beyond its range)",
+                    shown(json)
+                ));
+            }
+            Val::Float32(x as f32)
+        }
         (Type::Float64, _) => Val::Float64(float(ty, json)?),
         (Type::Char, Value::String(s)) => {
             let mut chars = s.chars();
@@ -176,7 +185,8 @@ fn range(ty: &Type) -> &'static str {
         Type::S32 => "-2147483648 to 2147483647",
         Type::U32 => "0 to 4294967295",
         Type::S64 => "-9223372036854775808 to 9223372036854775807",
-        _ => "0 to 18446744073709551615",
+        Type::U64 => "0 to 18446744073709551615",
+        _ => "not an integer",
     }
 }
 
@@ -217,56 +227,77 @@ fn case<'a>(ty: &Type, json: &'a Value) -> Result<(&'a str, Option<&'a Value>), 
     }
 }
 
-/// A result value as JSON.
-pub(crate) fn from_val(val: &Val, bytes: Bytes) -> Value {
-    match val {
-        Val::Bool(b) => Value::Bool(*b),
-        Val::S8(n) => (*n).into(),
-        Val::U8(n) => (*n).into(),
-        Val::S16(n) => (*n).into(),
-        Val::U16(n) => (*n).into(),
-        Val::S32(n) => (*n).into(),
-        Val::U32(n) => (*n).into(),
-        Val::S64(n) => (*n).into(),
-        Val::U64(n) => (*n).into(),
-        Val::Float32(x) => float_json(f64::from(*x)),
-        Val::Float64(x) => float_json(*x),
-        Val::Char(c) => Value::String(c.to_string()),
-        Val::String(s) => Value::String(s.clone()),
-        Val::List(items) => match (bytes, as_bytes(items)) {
-            (Bytes::Base64, Some(raw)) => Value::String(BASE64.encode(raw)),
-            _ => Value::Array(items.iter().map(|v| from_val(v, bytes)).collect()),
-        },
-        Val::Tuple(items) | Val::FixedLengthList(items) => {
-            Value::Array(items.iter().map(|v| from_val(v, bytes)).collect())
+/// A result value of type `ty` as JSON.
+pub(crate) fn from_val(val: &Val, ty: &Type, bytes: Bytes) -> Value {
+    match (val, ty) {
+        (Val::Bool(b), _) => Value::Bool(*b),
+        (Val::S8(n), _) => (*n).into(),
+        (Val::U8(n), _) => (*n).into(),
+        (Val::S16(n), _) => (*n).into(),
+        (Val::U16(n), _) => (*n).into(),
+        (Val::S32(n), _) => (*n).into(),
+        (Val::U32(n), _) => (*n).into(),
+        (Val::S64(n), _) => (*n).into(),
+        (Val::U64(n), _) => (*n).into(),
+        // The f32's own shortest decimal form, not that of the f64 it widens to.
+        (Val::Float32(x), _) => float_json(x.to_string().parse().unwrap_or(f64::NAN)),
+        (Val::Float64(x), _) => float_json(*x),
+        (Val::Char(c), _) => Value::String(c.to_string()),
+        (Val::String(s), _) => Value::String(s.clone()),
+        (Val::List(items), Type::List(list)) => {
+            let ty = list.ty();
+            if bytes == Bytes::Base64 && ty == Type::U8 {
+                let raw: Vec<u8> = items
+                    .iter()
+                    .filter_map(|v| match v {
+                        Val::U8(b) => Some(*b),
+                        _ => None,
+                    })
+                    .collect();
+                return Value::String(BASE64.encode(raw));
+            }
+            Value::Array(items.iter().map(|v| from_val(v, &ty, bytes)).collect())
         }
-        Val::Record(fields) => Value::Object(
+        (Val::Tuple(items), Type::Tuple(tuple)) => Value::Array(
+            items
+                .iter()
+                .zip(tuple.types())
+                .map(|(v, ty)| from_val(v, &ty, bytes))
+                .collect(),
+        ),
+        (Val::Record(fields), Type::Record(record)) => Value::Object(
             fields
                 .iter()
-                .map(|(name, v)| (name.clone(), from_val(v, bytes)))
+                .zip(record.fields())
+                .map(|((name, v), field)| (name.clone(), from_val(v, &field.ty, bytes)))
                 .collect(),
         ),
-        Val::Variant(name, None) | Val::Enum(name) => Value::String(name.clone()),
-        Val::Variant(name, Some(payload)) => single(name, from_val(payload, bytes)),
-        Val::Option(None) => Value::Null,
-        Val::Option(Some(v)) => from_val(v, bytes),
-        Val::Result(result) => {
-            let (name, payload) = match result {
-                Ok(payload) => ("ok", payload),
-                Err(payload) => ("err", payload),
-            };
-            let payload = payload.as_ref().map_or(Value::Null, |v| from_val(v, bytes));
+        (Val::Variant(name, None), _) | (Val::Enum(name), _) => Value::String(name.clone()),
+        (Val::Variant(name, Some(payload)), Type::Variant(variant)) => {
+            let payload = variant
+                .cases()
+                .find(|case| case.name == name)
+                .and_then(|case| case.ty)
+                .map_or(Value::Null, |ty| from_val(payload, &ty, bytes));
             single(name, payload)
         }
-        Val::Flags(names) => Value::Array(names.iter().cloned().map(Value::String).collect()),
-        Val::Map(entries) => Value::Array(
-            entries
-                .iter()
-                .map(|(k, v)| Value::Array(vec![from_val(k, bytes), from_val(v, bytes)]))
-                .collect(),
-        ),
-        // Functions that carry these are never called (see `unavailable`).
-        Val::Resource(_) | Val::Future(_) | Val::Stream(_) | Val::ErrorContext(_) => Value::Null,
+        (Val::Option(None), _) => Value::Null,
+        (Val::Option(Some(v)), Type::Option(option)) => from_val(v, &option.ty(), bytes),
+        (Val::Result(result), Type::Result(types)) => {
+            let (name, payload, ty) = match result {
+                Ok(payload) => ("ok", payload, types.ok()),
+                Err(payload) => ("err", payload, types.err()),
+            };
+            let payload = match (payload, ty) {
+                (Some(v), Some(ty)) => from_val(v, &ty, bytes),
+                _ => Value::Null,
+            };
+            single(name, payload)
+        }
+        (Val::Flags(names), _) => Value::Array(names.iter().cloned().map(Value::String).collect()),
+        // A value that does not match its type, or one of the kinds a callable
+        // function never carries (see `unavailable`).
+        _ => Value::Null,
     }
 }
 
@@ -283,27 +314,22 @@ fn float_json(x: f64) -> Value {
     }
 }
 
-fn as_bytes(items: &[Val]) -> Option<Vec<u8>> {
-    items
-        .iter()
-        .map(|v| match v {
-            Val::U8(b) => Some(*b),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Why a value of `ty` cannot travel as JSON, if it cannot: resources and
-/// WASIp3's futures, streams and error contexts are handles into an instance.
+/// WASIp3's futures, streams and error contexts are handles into an instance;
+/// an option of an option would be `null` for two different values; maps and
+/// fixed-length lists are proposals this engine does not enable.
 pub(crate) fn unavailable(ty: &Type) -> Option<String> {
     match ty {
         Type::Own(_) | Type::Borrow(_) => Some(format!("{} is a resource", wit(ty))),
         Type::Future(_) | Type::Stream(_) | Type::ErrorContext => {
             Some(format!("{} is a handle of asynchronous state", wit(ty)))
         }
+        Type::Map(_) | Type::FixedLengthList(_) => Some(format!("{} is not supported", wit(ty))),
         Type::List(list) => unavailable(&list.ty()),
-        Type::FixedLengthList(list) => unavailable(&list.ty()),
-        Type::Map(map) => unavailable(&map.key()).or_else(|| unavailable(&map.value())),
+        Type::Option(option) if matches!(option.ty(), Type::Option(_)) => Some(format!(
+            "{} has no JSON form that tells its values apart",
+            wit(ty)
+        )),
         Type::Option(option) => unavailable(&option.ty()),
         Type::Result(result) => result
             .ok()

@@ -102,12 +102,9 @@ pub(crate) fn bind_imports(
                     let values: Map<String, Value> = names
                         .iter()
                         .zip(params)
-                        .map(|(name, val)| {
-                            let text = match val {
-                                Val::String(s) => s.clone(),
-                                other => format!("{other:?}"),
-                            };
-                            (name.clone(), Value::String(text))
+                        .filter_map(|(name, val)| match val {
+                            Val::String(s) => Some((name.clone(), Value::String(s.clone()))),
+                            _ => None,
                         })
                         .collect();
                     let (app, values) = (&store.data().app, Value::Object(values));

@@ -4,10 +4,11 @@
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode, header};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use wasmtime::component::{InstancePre, Val};
 
+use crate::body::{BodyError, BodyLimit};
 use crate::failure::Failure;
 use crate::functions::{Function, Functions};
 use crate::guest::{Guest, add_fuel_headers};
@@ -138,37 +139,30 @@ where
     (value, fuel)
 }
 
-/// The request's body, if it is no larger than `max` bytes; a declared
-/// length over it is refused before anything is read.
+/// The request's body, if it is no larger than the arguments may be.
 async fn read_body<B>(guest: &Guest, request: http::Request<B>) -> Result<Bytes, Failure>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<wasmtime_wasi_http::Error>,
 {
-    let max = guest.policy().limits.max_args_size;
+    let limit = BodyLimit(guest.policy().limits.max_args_size);
     let too_large = || {
         let named = NamedAs(guest.policy().names.args_size);
-        let why = format!("the arguments exceed {}{named}", ByteSize(max));
+        let why = format!("the arguments exceed {}{named}", ByteSize(limit.0));
         Failure::Refused(StatusCode::PAYLOAD_TOO_LARGE, why)
     };
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > max) {
+    if limit.declared_over(&request) {
         return Err(too_large());
     }
-    let limit = usize::try_from(max).unwrap_or(usize::MAX);
     let body = request
         .into_body()
         .map_err(Into::<wasmtime_wasi_http::Error>::into);
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<LengthLimitError>() => Err(too_large()),
-        Err(error) => Err(Failure::BadRequest(format!(
-            "the request body could not be read: {error}"
-        ))),
-    }
+    limit.read(body).await.map_err(|error| match error {
+        BodyError::TooLarge => too_large(),
+        BodyError::Unreadable(why) => {
+            Failure::BadRequest(format!("the request body could not be read: {why}"))
+        }
+    })
 }
 
 /// The arguments in `body`: an object of the parameters by name, or an array

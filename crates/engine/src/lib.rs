@@ -22,6 +22,7 @@
 //! exports) and the same `guest`.
 
 mod app;
+mod body;
 mod cache;
 mod call;
 mod failure;
@@ -39,6 +40,7 @@ mod response;
 mod runtime;
 
 pub use app::{App, Precompiled};
+pub use body::{BodyError, BodyLimit};
 pub use cache::{CodeCache, Compiled};
 pub use log::LogImport;
 pub use names::SettingNames;

@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
-use rvm_engine::ResponseBody;
+use rvm_engine::{BodyError, BodyLimit, ResponseBody};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
@@ -95,13 +94,9 @@ impl Admin {
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let max = self.max_component_size;
-        let declared = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > max) {
-            return too_large(max);
+        let limit = BodyLimit(self.max_component_size);
+        if limit.declared_over(&request) {
+            return too_large(limit);
         }
         let secret = match request
             .headers()
@@ -122,12 +117,11 @@ impl Admin {
                 Ok(settings) => settings,
                 Err(why) => return error(StatusCode::BAD_REQUEST, &why),
             };
-        let limit = usize::try_from(max).unwrap_or(usize::MAX);
-        let bytes = match Limited::new(request.into_body(), limit).collect().await {
-            Ok(body) => body.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(max),
-            Err(e) => {
-                return error(StatusCode::BAD_REQUEST, &format!("the upload failed: {e}"));
+        let bytes = match limit.read(request.into_body()).await {
+            Ok(bytes) => bytes,
+            Err(BodyError::TooLarge) => return too_large(limit),
+            Err(BodyError::Unreadable(why)) => {
+                return error(StatusCode::BAD_REQUEST, &format!("the upload failed: {why}"));
             }
         };
         match self.service.deploy(name.clone(), bytes, settings).await {
@@ -207,10 +201,13 @@ fn error(status: StatusCode, why: &str) -> Response<ResponseBody> {
     answer(status, &json!({ "error": why }))
 }
 
-fn too_large(max: u64) -> Response<ResponseBody> {
+fn too_large(limit: BodyLimit) -> Response<ResponseBody> {
     error(
         StatusCode::PAYLOAD_TOO_LARGE,
-        &format!("the component is larger than {max} bytes (RVM_MAX_COMPONENT_SIZE)"),
+        &format!(
+            "the component is larger than {} bytes (RVM_MAX_COMPONENT_SIZE)",
+            limit.0
+        ),
     )
 }
 

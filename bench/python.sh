@@ -11,11 +11,8 @@
 # (a long build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-5}
-connections=${2:-32}
 . bench/wrk.sh
 
-scripts/setup >/dev/null
 cargo build --release --locked -p rvm
 wasmtime_version=48.0.8
 if ! wasmtime --version 2>/dev/null | grep -q "^wasmtime $wasmtime_version"; then

@@ -6,11 +6,8 @@
 #   [rounds=N] bench/serve.sh [SECONDS] [CONNECTIONS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-5}
-connections=${2:-32}
 . bench/wrk.sh
 
-scripts/setup >/dev/null
 cargo build --release --locked -p rvm --bin rvm -p rvm-e2e --example native-hello
 hello=example/target/wasm32-wasip2/release/hello.wasm
 

@@ -12,11 +12,8 @@
 # 4. the resident memory of a server holding them, against one holding none.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-5}
-connections=${2:-32}
 . bench/wrk.sh
 
-scripts/setup >/dev/null
 cargo build --release --locked -p rvm
 rvm=target/release/rvm
 hello=example/target/wasm32-wasip2/release/hello.wasm

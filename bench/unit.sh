@@ -11,14 +11,11 @@
 # The tree may be NGINX Unit's or FreeUnit's; the script says which it measured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-5}
-connections=${2:-32}
 threads=${3:-1}
 unit=${UNIT_SRC:-/opt/unit}
 . bench/wrk.sh
 . scripts/unitd.sh
 
-scripts/setup >/dev/null
 module=$(UNIT_SRC=$unit scripts/build-module)
 family="NGINX Unit"
 head -1 "$unit/README.md" | grep -q FreeUnit && family=FreeUnit

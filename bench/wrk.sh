@@ -1,11 +1,15 @@
-# Shared by the benchmark scripts (sourced): measure a URL and its references
-# with wrk in the same run and print each and the first's ratio to the others.
-# Needs $seconds and $connections; $rounds (default 5) runs alternate between
-# the URLs, so that a slow spell of a shared machine hits all of them, and the
-# median of each is compared.
+# Shared by the HTTP benchmark scripts, sourced from the project's root with
+# their arguments: [SECONDS] [CONNECTIONS] of each wrk run. Sets the machine
+# up, then measures a URL and its references with wrk in the same run and
+# prints each and the first's ratio to the others. $rounds (default 5) runs
+# alternate between the URLs, so that a slow spell of a shared machine hits all
+# of them, and the median of each is compared.
 
-command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
+seconds=${1:-5}
+connections=${2:-32}
 rounds=${rounds:-5}
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
+scripts/setup >/dev/null
 
 # Prints "<requests/s> <p99 ms>" for one URL.
 measure() {

@@ -463,7 +463,11 @@ fn a_client_that_disconnects_does_not_disturb_the_server() {
 #[test]
 fn excess_requests_wait_for_a_free_instance() {
     each_frontend(|frontend| {
-        let served = frontend.start(&AppSpec::guest("misbehave").env("RVM_MAX_INSTANCES", "1"));
+        // The bound is per process: one here.
+        let app = AppSpec::guest("misbehave")
+            .env("RVM_MAX_INSTANCES", "1")
+            .env("RVM_WORKERS", "1");
+        let served = frontend.start(&app);
         let addr = served.addr();
         let started = Instant::now();
         let slow: Vec<_> = (0..3)

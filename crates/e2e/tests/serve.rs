@@ -73,6 +73,74 @@ fn sigterm_and_sigint_let_in_flight_requests_finish() {
     }
 }
 
+/// The processes `pid` started that are still running.
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|child| child.parse().unwrap())
+        .filter(|&child| running(child))
+        .collect()
+}
+
+/// Whether `pid` is a process that has not ended (a zombie has).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit(") ").next().is_some_and(|s| !s.starts_with('Z')))
+}
+
+/// Waits until `check` holds, for at most 20 seconds.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn workers_that_die_are_replaced_and_end_with_their_supervisor() {
+    let served = serve(&AppSpec::guest("hello"), &["--workers", "2"]);
+    let supervisor = served.pid();
+    served.logs().count_at_least("worker ready on http://", 2);
+    let workers = children(supervisor);
+    assert_eq!(workers.len(), 2, "{workers:?}");
+
+    rvm_e2e::kill("KILL", &workers[0].to_string()).unwrap();
+    served.logs().wait_for(&[
+        &format!("(pid {}) was killed by signal 9; starting another", workers[0]),
+    ]);
+    eventually("a new worker in place of the killed one", || {
+        let now = children(supervisor);
+        now.len() == 2 && now.contains(&workers[1]) && !now.contains(&workers[0])
+    });
+    // Served whichever worker accepts: the killed one is gone from the listener.
+    for _ in 0..20 {
+        assert_eq!(get(served.addr(), "/").status, 200);
+    }
+
+    // A worker is started with its listener as stdin; nothing else is one.
+    let said = std::process::Command::new(rvm_e2e::rvm::rvm_binary())
+        .args(["serve", "--worker-code", "/nonexistent"])
+        .arg(AppSpec::guest("hello").component)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!said.status.success());
+    assert!(
+        String::from_utf8_lossy(&said.stderr).contains("stdin is not a listening socket"),
+        "{}",
+        String::from_utf8_lossy(&said.stderr)
+    );
+
+    // A supervisor killed outright takes its workers with it.
+    let workers = children(supervisor);
+    drop(served);
+    eventually("the workers end with their supervisor", || {
+        workers.iter().all(|&worker| !running(worker))
+    });
+}
+
 #[test]
 fn http_1_0_requests_without_host_are_served() {
     let served = serve(&AppSpec::guest("echo"), &[]);
@@ -95,7 +163,8 @@ fn resident_kib(pid: u32) -> u64 {
 fn a_1_gib_echo_streams_without_growing_resident_memory() {
     const TOTAL: u64 = 1 << 30;
     const CHUNK: usize = 256 * 1024;
-    let served = serve(&AppSpec::guest("echo"), &["--timeout", "5m"]);
+    // One process, whose memory is the server's.
+    let served = serve(&AppSpec::guest("echo"), &["--timeout", "5m", "--workers", "1"]);
     let pid = served.pid();
     // Warm up: the first requests map the pool slot and the code.
     let mut warm = Connection::open(served.addr()).unwrap();

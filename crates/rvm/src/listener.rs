@@ -36,6 +36,20 @@ impl Listener {
         let socket = TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
+        Listener::new(socket, handler, role)
+    }
+
+    /// A socket bound by another process; within the async runtime.
+    pub fn from_std(
+        socket: std::net::TcpListener,
+        handler: Handler,
+        role: &'static str,
+    ) -> Result<Listener> {
+        let socket = TcpListener::from_std(socket).context("cannot watch the listener")?;
+        Listener::new(socket, handler, role)
+    }
+
+    fn new(socket: TcpListener, handler: Handler, role: &'static str) -> Result<Listener> {
         let local = socket.local_addr().context("listener address")?;
         Ok(Listener {
             socket,
@@ -119,7 +133,7 @@ fn with_authority<B>(mut request: hyper::Request<B>, local: SocketAddr) -> hyper
 }
 
 /// Resolves with the name of the first SIGINT or SIGTERM.
-async fn shutdown_signal() -> &'static str {
+pub(crate) async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut interrupt), Ok(mut terminate)) = (
         signal(SignalKind::interrupt()),

@@ -11,6 +11,7 @@ mod flags;
 mod listener;
 mod serve;
 mod server;
+mod workers;
 
 use std::future::Future;
 
@@ -58,7 +59,19 @@ fn main() -> std::process::ExitCode {
 
 /// Runs `future` on a multi-thread runtime.
 fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
-    tokio::runtime::Builder::new_multi_thread()
+    run(tokio::runtime::Builder::new_multi_thread(), future)
+}
+
+/// Runs `future` on this thread alone.
+fn block_on_one_thread<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
+    run(tokio::runtime::Builder::new_current_thread(), future)
+}
+
+fn run<T>(
+    mut builder: tokio::runtime::Builder,
+    future: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    builder
         .enable_all()
         .build()
         .context("cannot start the async runtime")?

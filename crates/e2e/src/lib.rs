@@ -92,6 +92,16 @@ pub fn kill(signal: &str, target: &str) -> std::io::Result<std::process::ExitSta
         .status()
 }
 
+/// Waits until `check` holds, for at most 30 seconds (a few of a store's
+/// poll intervals, a worker's restart).
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Root of this repository.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -123,10 +123,20 @@ impl Running {
         self.child.id()
     }
 
-    /// Sends `signal` and waits for the process to end; whether it exited 0.
-    pub fn signal_and_wait(mut self, signal: &str) -> bool {
+    /// Sends `signal` (a name such as `TERM`).
+    pub fn signal(&self, signal: &str) {
         let _ = crate::kill(signal, &self.child.id().to_string());
+    }
+
+    /// Waits for the process to end; whether it exited 0.
+    pub fn wait(mut self) -> bool {
         self.child.wait().is_ok_and(|status| status.success())
+    }
+
+    /// Sends `signal` and waits for the process to end; whether it exited 0.
+    pub fn signal_and_wait(self, signal: &str) -> bool {
+        self.signal(signal);
+        self.wait()
     }
 }
 

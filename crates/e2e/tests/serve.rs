@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use rvm_e2e::http::{Connection, get};
-use rvm_e2e::{AppSpec, RvmServe, Served};
+use rvm_e2e::{AppSpec, RvmServe, Served, eventually};
 
 fn serve(app: &AppSpec, flags: &[&str]) -> rvm_e2e::rvm::Running {
     RvmServe::spawn(RvmServe::command(app, flags)).unwrap_or_else(|e| panic!("{e}"))
@@ -40,6 +40,7 @@ fn malformed_flags_are_refused_naming_flag_and_value() {
         ("--fuel", "abc"),
         ("--max-memory", "9TiB"),
         ("--timeout", "forever"),
+        ("--workers", "0"),
     ] {
         let said = RvmServe::spawn(RvmServe::command(&AppSpec::guest("hello"), &[flag, value]))
             .err()
@@ -56,10 +57,12 @@ fn sigterm_and_sigint_let_in_flight_requests_finish() {
         let in_flight = std::thread::spawn(move || get(addr, "/slow?ms=800"));
         std::thread::sleep(Duration::from_millis(200));
         let logs = served.logs().clone();
-        assert!(
-            served.signal_and_wait(signal),
-            "exits cleanly on SIG{signal}"
-        );
+        served.signal(signal);
+        eventually("new connections refused while one is in flight", || {
+            std::net::TcpStream::connect(addr).is_err()
+        });
+        assert!(!in_flight.is_finished(), "the drain outlasted the request");
+        assert!(served.wait(), "exits cleanly on SIG{signal}");
         let response = in_flight.join().unwrap();
         assert_eq!(
             (response.status, response.text().as_str()),
@@ -89,35 +92,42 @@ fn running(pid: u32) -> bool {
         .is_ok_and(|stat| stat.rsplit(") ").next().is_some_and(|s| !s.starts_with('Z')))
 }
 
-/// Waits until `check` holds, for at most 20 seconds.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
-fn workers_that_die_are_replaced_and_end_with_their_supervisor() {
+fn workers_that_end_are_replaced_and_end_with_their_supervisor() {
     let served = serve(&AppSpec::guest("hello"), &["--workers", "2"]);
     let supervisor = served.pid();
-    served.logs().count_at_least("worker ready on http://", 2);
+    assert!(served.logs().count_at_least(" ready on http://", 2) >= 2);
     let workers = children(supervisor);
     assert_eq!(workers.len(), 2, "{workers:?}");
 
-    rvm_e2e::kill("KILL", &workers[0].to_string()).unwrap();
-    served.logs().wait_for(&[
-        &format!("(pid {}) was killed by signal 9; starting another", workers[0]),
-    ]);
-    eventually("a new worker in place of the killed one", || {
-        let now = children(supervisor);
-        now.len() == 2 && now.contains(&workers[1]) && !now.contains(&workers[0])
-    });
-    // Served whichever worker accepts: the killed one is gone from the listener.
-    for _ in 0..20 {
-        assert_eq!(get(served.addr(), "/").status, 200);
+    // Killed, or stopped by someone else: another takes its place.
+    for (signal, said) in [
+        ("KILL", "was killed by signal 9"),
+        ("TERM", "was stopped; starting another"),
+    ] {
+        let before = children(supervisor);
+        rvm_e2e::kill(signal, &before[0].to_string()).unwrap();
+        served
+            .logs()
+            .wait_for(&[&format!("(pid {}) {said}", before[0])]);
+        eventually("a new worker in place of the one that ended", || {
+            let now = children(supervisor);
+            now.len() == 2 && now.contains(&before[1]) && !now.contains(&before[0])
+        });
+        for _ in 0..20 {
+            assert_eq!(get(served.addr(), "/").status, 200);
+        }
     }
+
+    // A port in use is refused, not shared with the workers holding it.
+    let mut second = std::process::Command::new(rvm_e2e::rvm::rvm_binary());
+    second
+        .args(["serve", "--workers", "2", "--listen", &served.addr().to_string()])
+        .arg(AppSpec::guest("hello").component);
+    let said = RvmServe::spawn(second)
+        .err()
+        .expect("a second server on the same port was started");
+    assert!(said.contains("cannot listen on"), "{said}");
 
     // A worker is started with its listener as stdin; nothing else is one.
     let said = std::process::Command::new(rvm_e2e::rvm::rvm_binary())
@@ -139,6 +149,21 @@ fn workers_that_die_are_replaced_and_end_with_their_supervisor() {
     eventually("the workers end with their supervisor", || {
         workers.iter().all(|&worker| !running(worker))
     });
+}
+
+#[test]
+fn sigint_to_the_process_group_stops_every_worker_once() {
+    use std::os::unix::process::CommandExt;
+    // As a terminal's Ctrl-C: the signal reaches the supervisor and its workers.
+    let mut command = RvmServe::command(&AppSpec::guest("hello"), &["--workers", "2"]);
+    command.process_group(0);
+    let served = RvmServe::spawn(command).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(get(served.addr(), "/").status, 200);
+    let logs = served.logs().clone();
+    rvm_e2e::kill("INT", &format!("-{}", served.pid())).unwrap();
+    assert!(served.wait(), "exits cleanly");
+    logs.wait_for(&["rvm::workers", "stopped"]);
+    assert!(!logs.text().contains("starting another"), "{}", logs.text());
 }
 
 #[test]

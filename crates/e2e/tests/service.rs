@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use rvm_e2e::guest;
+use rvm_e2e::{eventually, guest};
 use rvm_e2e::http::{Response, request};
 use rvm_e2e::redis::RedisServer;
 use rvm_e2e::rvm::rvm_binary;
@@ -22,14 +22,6 @@ fn json(response: &Response) -> serde_json::Value {
     serde_json::from_slice(&response.body).unwrap_or_else(|e| panic!("{e}: {}", response.text()))
 }
 
-/// Waits until `check` holds, for at most a few poll intervals.
-fn eventually(what: &str, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn deploy_invoke_redeploy_under_load_and_delete() {

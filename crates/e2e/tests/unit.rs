@@ -14,7 +14,7 @@ use rvm_e2e::free_port;
 use rvm_e2e::http::{Connection, get, request};
 use rvm_e2e::server::ServerSpec;
 use rvm_e2e::unit::{Unitd, app_name, application, config};
-use rvm_e2e::{AppSpec, TempDir, UnitFrontend, repo_root};
+use rvm_e2e::{AppSpec, TempDir, UnitFrontend, eventually, repo_root};
 use serde_json::json;
 
 /// A unitd serving `app`, with `tune` applied to its application object.
@@ -554,14 +554,6 @@ fn open_to_all(dir: &std::path::Path) {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
 }
 
-/// Waits until `check` holds, for at most a few poll intervals.
-fn eventually(what: &str, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// A unitd serving the store `store` by name on one port and its admin API on
 /// another, both with `environment`; the ports.

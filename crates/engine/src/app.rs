@@ -79,6 +79,20 @@ impl App {
         ))
     }
 
+    /// The component another process compiled into `cache` under `key`
+    /// ([`App::from_binary_cached`]); never compiled here.
+    pub fn from_cache(
+        runtime: Arc<Runtime>,
+        name: &str,
+        key: &str,
+        policy: Policy,
+        cache: &CodeCache,
+    ) -> Result<App> {
+        check_policy(&runtime, name, &policy)?;
+        let component = cache.cached(&runtime, key)?;
+        App::from_component(runtime, name, component, policy)
+    }
+
     /// The compiled component, for [`App::from_precompiled`].
     pub fn precompiled(&self) -> Result<Precompiled> {
         let component = self.guest.entry().instance_pre().component();

@@ -76,9 +76,7 @@ impl CodeCache {
         key: &str,
         compile: impl FnOnce() -> Result<Component>,
     ) -> Result<(Component, Compiled)> {
-        let entry = self
-            .dir
-            .join(format!("{key}-{:016x}.cwasm", engine_id(runtime)));
+        let entry = self.entry(runtime, key);
         let lock = File::options()
             .create(true)
             .truncate(false)
@@ -91,11 +89,7 @@ impl CodeCache {
         lock.lock()
             .with_context(|| format!("cannot lock {}", entry.display()))?;
         if entry.exists() {
-            // SAFETY: the file is in a directory only this user can write
-            // (checked in `open`), and only `keep` below writes there: it is
-            // what `Component::serialize` made for an engine of the same
-            // configuration and version (the entry's name says so).
-            match unsafe { Component::deserialize_file(runtime.engine(), &entry) } {
+            match load(runtime, &entry) {
                 Ok(component) => return Ok((component, Compiled::FromCache)),
                 Err(error) => tracing::warn!(
                     entry = %entry.display(), "compiled code in the cache does not load, compiling again: {error:#}"
@@ -108,6 +102,26 @@ impl CodeCache {
         }
         Ok((component, Compiled::Now))
     }
+
+    /// The component whose content hash is `key`, which must be in the cache:
+    /// for a process that serves what another compiled, and nothing else.
+    pub(crate) fn cached(&self, runtime: &Runtime, key: &str) -> Result<Component> {
+        let entry = self.entry(runtime, key);
+        load(runtime, &entry).with_context(|| format!("cannot load {}", entry.display()))
+    }
+
+    fn entry(&self, runtime: &Runtime, key: &str) -> PathBuf {
+        self.dir
+            .join(format!("{key}-{:016x}.cwasm", engine_id(runtime)))
+    }
+}
+
+fn load(runtime: &Runtime, entry: &Path) -> Result<Component> {
+    // SAFETY: the file is in a directory only this user can write (checked in
+    // `CodeCache::open`), and only `keep` writes there: it is what
+    // `Component::serialize` made for an engine of the same configuration and
+    // version (the entry's name says so).
+    unsafe { Component::deserialize_file(runtime.engine(), entry) }
 }
 
 /// Writes the component's machine code to `entry` whole or not at all.

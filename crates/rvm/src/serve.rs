@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Args;
 use rvm_config::Config;
-use rvm_engine::{App, CodeCache, Embedding, Runtime};
+use rvm_engine::{App, CodeCache, Embedding, Policy, Runtime};
 use rvm_service::Handler;
 
 use crate::flags::SettingsFlags;
@@ -21,7 +21,7 @@ use crate::workers;
 const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
 
 /// What the component's compiled code is called in the workers' code cache:
-/// the cache is made for this one component, so any name would do.
+/// the cache is made fresh for this one component, so any name would do.
 const CODE_KEY: &str = "component";
 
 /// Serve a wasi:http component: one fresh instance per request.
@@ -33,7 +33,7 @@ pub struct ServeCommand {
 
     /// Processes serving requests, one thread each [env: RVM_WORKERS]
     /// [default: the number of cores].
-    #[arg(long, value_name = "N", env = "RVM_WORKERS", hide_env = true)]
+    #[arg(long, value_name = "N", env = "RVM_WORKERS", hide_env = true, value_parser = parse_workers)]
     workers: Option<NonZeroUsize>,
 
     /// Serve the listening socket on stdin with the code compiled into this
@@ -52,19 +52,17 @@ pub struct ServeCommand {
 impl ServeCommand {
     pub fn execute(self) -> Result<()> {
         if let Some(code) = &self.worker_code {
-            let listener = workers::inherited_listener()?;
-            let app = self.app(Some(code))?;
-            return crate::block_on_one_thread(async move {
-                listener::serve(vec![Listener::from_std(listener, app, "worker ready")?]).await
-            });
+            return self.work(code);
         }
         let workers = self.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
         });
+        // Everything is validated, and the component compiled, before the
+        // listener is bound: nothing is served half-configured.
         if workers == NonZeroUsize::MIN {
-            // Everything is validated, and the component compiled, before the
-            // listener is bound: nothing is served half-configured.
-            let app = self.app(None)?;
+            let app = self.load(|runtime, name, policy| {
+                Ok(App::from_binary(runtime, name, &self.binary()?, policy)?)
+            })?;
             return crate::block_on_one_thread(async {
                 let listener = Listener::bind(self.listen, app, "serving").await?;
                 listener::serve(vec![listener]).await
@@ -72,34 +70,52 @@ impl ServeCommand {
         }
         // Compiled here once, into a directory the workers load it from.
         let code = workers::CodeDir::new()?;
-        self.app(Some(code.path()))?;
+        self.load(|runtime, name, policy| {
+            let cache = CodeCache::open(code.path())?;
+            let binary = self.binary()?;
+            Ok(App::from_binary_cached(runtime, name, &binary, CODE_KEY, policy, &cache)?.0)
+        })?;
         crate::block_on_one_thread(workers::supervise(self.listen, workers, code))
     }
 
-    /// The component under the settings, as a handler; its compiled code taken
-    /// from (or kept in) the cache in `code`.
-    fn app(&self, code: Option<&Path>) -> Result<Handler> {
+    /// Serves as a worker: the socket on stdin, the code in `code`.
+    fn work(&self, code: &Path) -> Result<()> {
+        let listener = workers::inherited_listener()?;
+        let app = self.load(|runtime, name, policy| {
+            let cache = CodeCache::open(code)?;
+            Ok(App::from_cache(runtime, name, CODE_KEY, policy, &cache)?)
+        })?;
+        let role = format!("worker {} ready", std::process::id());
+        crate::block_on_one_thread(async move {
+            let listener = Listener::from_std(listener, app, role)?;
+            workers::report_ready(code);
+            listener::serve(vec![listener]).await
+        })
+    }
+
+    /// The component as `make` loads it, under the settings.
+    fn load(
+        &self,
+        make: impl FnOnce(Arc<Runtime>, &str, Policy) -> Result<App>,
+    ) -> Result<Handler> {
         let Config { pool, policy } = self.settings.config()?;
         let runtime = Arc::new(Runtime::new(&pool, Embedding::Serving)?);
         let name = self.component.file_stem().map_or_else(
             || "component".to_string(),
             |s| s.to_string_lossy().into_owned(),
         );
-        let app = match code {
-            None => App::load(runtime, &name, &self.component, policy)?,
-            Some(code) => {
-                let cache = CodeCache::open(code)?;
-                let load = || -> Result<App> {
-                    let binary = std::fs::read(&self.component).context("cannot read the file")?;
-                    let cached =
-                        App::from_binary_cached(runtime, &name, &binary, CODE_KEY, policy, &cache);
-                    Ok(cached?.0)
-                };
-                load().with_context(|| {
-                    format!("cannot load component {}", self.component.display())
-                })?
-            }
-        };
+        let app = make(runtime, &name, policy)
+            .with_context(|| format!("cannot load component {}", self.component.display()))?;
         Ok(Handler::App(Arc::new(app)))
     }
+
+    fn binary(&self) -> Result<Vec<u8>> {
+        std::fs::read(&self.component).context("cannot read the file")
+    }
+}
+
+fn parse_workers(value: &str) -> Result<NonZeroUsize, String> {
+    value
+        .parse()
+        .map_err(|_| "expected a number of processes, 1 or more".to_string())
 }

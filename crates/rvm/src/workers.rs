@@ -12,11 +12,13 @@ use std::fs::DirBuilder;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use rustix::process::{Pid, Signal};
@@ -31,9 +33,19 @@ use crate::listener::shutdown_signal;
 /// start does not spin.
 const RESTART_PAUSE: Duration = Duration::from_secs(1);
 
+/// Exits in a row, each within [`RESTART_PAUSE`] of its start, after which a
+/// worker is taken to be unable to start and the supervisor stops.
+const MAX_QUICK_EXITS: u32 = 3;
+
 /// Connections each worker's socket holds before the worker accepts them, as
 /// tokio's `TcpListener::bind` sets.
 const BACKLOG: u32 = 1024;
+
+/// Where in the code directory workers say they are serving.
+const READY_SOCKET: &str = "ready.sock";
+
+/// What the code directories are called: `rvm-serve-{pid}-{nanos}`.
+const CODE_DIR_PREFIX: &str = "rvm-serve-";
 
 /// A private directory for the component's compiled code, which the workers
 /// load instead of compiling it again; removed when dropped.
@@ -43,11 +55,12 @@ pub struct CodeDir {
 
 impl CodeDir {
     pub fn new() -> Result<CodeDir> {
+        remove_abandoned_code_dirs();
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.subsec_nanos());
         let path = std::env::temp_dir().join(format!(
-            "rvm-serve-{}-{nanos:08x}",
+            "{CODE_DIR_PREFIX}{}-{nanos:08x}",
             std::process::id()
         ));
         // Made here, not found: nobody else can have put code in it.
@@ -69,38 +82,76 @@ impl Drop for CodeDir {
     }
 }
 
-/// In a worker: the listening socket the supervisor passed as stdin.
+/// Removes this user's code directories whose supervisor is gone without
+/// removing its own (killed outright).
+fn remove_abandoned_code_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    let user = rustix::process::getuid().as_raw();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(CODE_DIR_PREFIX)?.split('-').next())
+            .and_then(|pid| Pid::from_raw(pid.parse().ok()?))
+        else {
+            continue;
+        };
+        let ours = entry.metadata().is_ok_and(|meta| meta.uid() == user);
+        if ours && rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// In a worker: the listening socket the supervisor passed as stdin, which is
+/// then `/dev/null`, so that the socket closes when the worker stops accepting.
 pub fn inherited_listener() -> Result<std::net::TcpListener> {
     // A worker outliving its supervisor would serve on unsupervised.
     rustix::process::set_parent_process_death_signal(Some(Signal::TERM))
         .context("cannot tie this worker to its supervisor")?;
-    let stdin = std::io::stdin()
+    let socket = std::io::stdin()
         .as_fd()
         .try_clone_to_owned()
         .context("cannot take stdin")?;
-    let listener = std::net::TcpListener::from(stdin);
-    listener
-        .local_addr()
-        .context("stdin is not a listening socket: workers are started by `rvm serve`")?;
+    if !rustix::net::sockopt::socket_acceptconn(&socket).unwrap_or(false) {
+        bail!("stdin is not a listening socket: workers are started by `rvm serve`");
+    }
+    let null = std::fs::File::open("/dev/null").context("cannot open /dev/null")?;
+    rustix::stdio::dup2_stdin(null).context("cannot let go of stdin")?;
+    let listener = std::net::TcpListener::from(socket);
     listener
         .set_nonblocking(true)
         .context("cannot make the listener non-blocking")?;
     Ok(listener)
 }
 
+/// In a worker: tells the supervisor, which made `code`, that it serves.
+pub fn report_ready(code: &Path) {
+    // Only the first workers are waited for; a later one finds no one there.
+    let _ = UnixDatagram::unbound().and_then(|socket| {
+        let pid = std::process::id().to_string();
+        socket.send_to(pid.as_bytes(), code.join(READY_SOCKET))
+    });
+}
+
 /// Binds `addr` and keeps `count` workers serving it until SIGINT or SIGTERM;
 /// `code` lives as long as they may need it. Runs on one thread: a worker is
 /// sent SIGTERM when the thread that started it ends.
 pub async fn supervise(addr: SocketAddr, count: NonZeroUsize, code: CodeDir) -> Result<()> {
-    let first = listen(addr)?;
-    // Port 0 chose one; the other sockets join it.
-    let local = first.local_addr().context("listener address")?;
-    let mut sockets = vec![first];
-    for _ in 1..count.get() {
-        sockets.push(listen(local)?);
-    }
+    // Without SO_REUSEPORT first, so that a port another server holds is
+    // refused rather than shared with it.
+    let local = std::net::TcpListener::bind(addr)
+        .and_then(|probe| probe.local_addr())
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let sockets = (0..count.get())
+        .map(|_| listen(local))
+        .collect::<Result<Vec<_>>>()?;
+    let ready = tokio::net::UnixDatagram::bind(code.path().join(READY_SOCKET))
+        .context("cannot make the workers' ready socket")?;
     let command = Arc::new(WorkerCommand {
-        program: std::env::current_exe().context("cannot find the rvm program")?,
+        program: PathBuf::from("/proc/self/exe"),
         args: worker_args(code.path()),
     });
     let (stop, stopping) = watch::channel(false);
@@ -109,19 +160,41 @@ pub async fn supervise(addr: SocketAddr, count: NonZeroUsize, code: CodeDir) -> 
         let worker = keep_running(slot, Arc::clone(&command), socket, stopping.clone());
         workers.spawn(worker);
     }
-    tracing::info!("serving on http://{local} with {count} worker processes");
-    let signal = shutdown_signal().await;
-    tracing::info!("{signal}: stopping the workers");
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    let all_ready = async {
+        let mut pid = [0u8; 16];
+        for _ in 0..count.get() {
+            let _ = ready.recv(&mut pid).await;
+        }
+    };
+    let cause = tokio::select! {
+        () = all_ready => {
+            tracing::info!("serving on http://{local} with {count} worker processes");
+            tokio::select! {
+                signal = &mut signal => Ok(signal),
+                _ = workers.join_next() => Err("a worker cannot serve"),
+            }
+        }
+        signal = &mut signal => Ok(signal),
+        _ = workers.join_next() => Err("a worker cannot start"),
+    };
+    if let Ok(signal) = cause {
+        tracing::info!("{signal}: stopping the workers");
+    }
     let _ = stop.send(true);
     let mut clean = true;
     while let Some(stopped) = workers.join_next().await {
         clean &= stopped.unwrap_or(false);
     }
-    if !clean {
-        bail!("a worker did not stop cleanly");
+    match cause {
+        Err(why) => bail!("{why} (its log is above): stopped"),
+        Ok(_) if !clean => bail!("a worker did not stop cleanly"),
+        Ok(_) => {
+            tracing::info!("stopped");
+            Ok(())
+        }
     }
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// One worker's listening socket on `addr`, open to the others'.
@@ -139,7 +212,8 @@ fn listen(addr: SocketAddr) -> Result<std::net::TcpListener> {
     listen().with_context(|| format!("cannot listen on {addr}"))
 }
 
-/// How to start a worker.
+/// How to start a worker: this very program, even if its file was replaced
+/// since, with this process's `serve` arguments.
 struct WorkerCommand {
     program: PathBuf,
     args: Vec<OsString>,
@@ -153,59 +227,73 @@ impl WorkerCommand {
             .args(&self.args)
             .stdin(Stdio::from(OwnedFd::from(listener)))
             .spawn()
-            .with_context(|| format!("cannot run {}", self.program.display()))
+            .context("cannot start a worker")
     }
 }
 
 /// This process's own `serve` arguments, with what makes it a worker.
 fn worker_args(code: &Path) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["serve".into(), "--worker-code".into(), code.into()];
-    args.extend(std::env::args_os().skip_while(|a| a != "serve").skip(1));
+    // `rvm` has no options of its own: the subcommand is always the first argument.
+    args.extend(std::env::args_os().skip(2));
     args
 }
 
-/// Runs worker `slot`, starting it again whenever it exits, until told to
-/// stop; then whether it exited cleanly.
+/// Runs worker `slot` on `listener`, starting it again whenever it exits,
+/// until told to stop (then whether it stopped cleanly) or it cannot start
+/// (then false).
 async fn keep_running(
     slot: usize,
     command: Arc<WorkerCommand>,
     listener: std::net::TcpListener,
     mut stop: watch::Receiver<bool>,
 ) -> bool {
+    let mut quick_exits = 0;
     loop {
+        if *stop.borrow() {
+            return true;
+        }
+        let started = Instant::now();
         match command.spawn(&listener) {
             Ok(mut child) => {
-                let pid = child.id();
+                let pid = Shown(child.id());
                 let exited = tokio::select! {
                     status = child.wait() => Some(status),
                     _ = stop.wait_for(|stop| *stop) => None,
                 };
                 match exited {
-                    None => return terminate(child, pid).await,
-                    Some(Ok(status)) if status.success() => {
-                        // SIGINT from a terminal reaches the workers with
-                        // the supervisor: not a reason to start another.
+                    None => {
+                        // New connections are refused, not queued for no one.
+                        drop(listener);
+                        return terminate(slot, child, pid).await;
+                    }
+                    // SIGINT from a terminal reaches the workers with the
+                    // supervisor: no reason to start another if it stops.
+                    Some(Ok(status)) if stopped(status) => {
                         if stopping_within(&mut stop, RESTART_PAUSE).await {
                             return true;
                         }
-                        tracing::warn!("worker {slot} ({}) was stopped; starting another", shown(pid));
-                        continue;
+                        tracing::warn!("worker {slot} ({pid}) was stopped; starting another");
                     }
                     Some(Ok(status)) => {
-                        tracing::error!(
-                            "worker {slot} ({}) {}; starting another",
-                            shown(pid),
-                            ended(status)
-                        );
+                        tracing::error!("worker {slot} ({pid}) {}", ended(status));
                     }
                     Some(Err(error)) => {
-                        tracing::error!("worker {slot} ({}): {error}; starting another", shown(pid));
+                        tracing::error!("worker {slot} ({pid}) is lost: {error}");
                     }
                 }
             }
-            Err(error) => tracing::error!("cannot start worker {slot}: {error:#}"),
+            Err(error) => tracing::error!("worker {slot}: {error:#}"),
         }
-        if stopping_within(&mut stop, RESTART_PAUSE).await {
+        let lived = started.elapsed();
+        quick_exits = if lived < RESTART_PAUSE { quick_exits + 1 } else { 0 };
+        if quick_exits == MAX_QUICK_EXITS {
+            tracing::error!(
+                "worker {slot} ended {MAX_QUICK_EXITS} times within {RESTART_PAUSE:?} of starting"
+            );
+            return false;
+        }
+        if stopping_within(&mut stop, RESTART_PAUSE.saturating_sub(lived)).await {
             return true;
         }
     }
@@ -218,25 +306,50 @@ async fn stopping_within(stop: &mut watch::Receiver<bool>, pause: Duration) -> b
         .is_ok()
 }
 
-/// Asks a worker to finish its requests and exit; whether it exited cleanly.
-async fn terminate(mut child: Child, pid: Option<u32>) -> bool {
-    let pid = pid.and_then(|pid| Pid::from_raw(i32::try_from(pid).ok()?));
-    if let Some(pid) = pid
-        && let Err(error) = rustix::process::kill_process(pid, Signal::TERM)
+/// Asks a worker to finish its requests and exit; whether it did.
+async fn terminate(slot: usize, mut child: Child, pid: Shown) -> bool {
+    if let Some(raw) = pid.0.and_then(|pid| Pid::from_raw(i32::try_from(pid).ok()?))
+        && let Err(error) = rustix::process::kill_process(raw, Signal::TERM)
     {
-        tracing::warn!("cannot stop worker {pid:?}: {error}");
+        tracing::warn!("cannot stop worker {slot} ({pid}): {error}");
     }
-    child.wait().await.is_ok_and(|status| status.success())
+    match child.wait().await {
+        Ok(status) if stopped(status) => true,
+        Ok(status) => {
+            tracing::error!("worker {slot} ({pid}) {} as it stopped", ended(status));
+            false
+        }
+        Err(error) => {
+            tracing::error!("worker {slot} ({pid}) is lost: {error}");
+            false
+        }
+    }
 }
 
-fn shown(pid: Option<u32>) -> String {
-    pid.map_or_else(|| "pid unknown".into(), |pid| format!("pid {pid}"))
+/// Whether a worker ended as asked: exited 0, or a stop signal came before it
+/// could watch for one (as it started).
+fn stopped(status: ExitStatus) -> bool {
+    let asked = [Signal::TERM.as_raw(), Signal::INT.as_raw()];
+    status.success() || status.signal().is_some_and(|signal| asked.contains(&signal))
 }
 
 fn ended(status: ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match status.signal() {
-        Some(signal) => format!("was killed by signal {signal}"),
-        None => format!("exited with {status}"),
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        (None, None) => format!("ended: {status}"),
+    }
+}
+
+/// A worker's pid, for log lines.
+#[derive(Clone, Copy)]
+struct Shown(Option<u32>);
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(pid) => write!(f, "pid {pid}"),
+            None => f.write_str("pid unknown"),
+        }
     }
 }

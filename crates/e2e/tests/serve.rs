@@ -129,19 +129,22 @@ fn workers_that_end_are_replaced_and_end_with_their_supervisor() {
         .expect("a second server on the same port was started");
     assert!(said.contains("cannot listen on"), "{said}");
 
-    // A worker is started with its listener as stdin; nothing else is one.
-    let said = std::process::Command::new(rvm_e2e::rvm::rvm_binary())
-        .args(["serve", "--worker-code", "/nonexistent"])
-        .arg(AppSpec::guest("hello").component)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!said.status.success());
-    assert!(
-        String::from_utf8_lossy(&said.stderr).contains("stdin is not a listening socket"),
-        "{}",
-        String::from_utf8_lossy(&said.stderr)
-    );
+    // A worker is started by its supervisor, with its listener as stdin.
+    let worker = |supervisor: u32| {
+        let said = std::process::Command::new(rvm_e2e::rvm::rvm_binary())
+            .args(["serve", "--worker-code", "/nonexistent", "--worker-of"])
+            .arg(supervisor.to_string())
+            .arg(AppSpec::guest("hello").component)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!said.status.success());
+        String::from_utf8_lossy(&said.stderr).into_owned()
+    };
+    let said = worker(std::process::id());
+    assert!(said.contains("stdin is not a listening socket"), "{said}");
+    let said = worker(supervisor);
+    assert!(said.contains(&format!("the supervisor (pid {supervisor}) is gone")), "{said}");
 
     // A supervisor killed outright takes its workers with it.
     let workers = children(supervisor);

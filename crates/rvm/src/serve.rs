@@ -38,8 +38,12 @@ pub struct ServeCommand {
 
     /// Serve the listening socket on stdin with the code compiled into this
     /// directory: how the workers are started.
-    #[arg(long, value_name = "DIR", hide = true)]
+    #[arg(long, value_name = "DIR", hide = true, requires = "worker_of")]
     worker_code: Option<PathBuf>,
+
+    /// The supervisor a worker serves for, by pid.
+    #[arg(long, value_name = "PID", hide = true, requires = "worker_code")]
+    worker_of: Option<u32>,
 
     #[command(flatten)]
     settings: SettingsFlags,
@@ -51,8 +55,8 @@ pub struct ServeCommand {
 
 impl ServeCommand {
     pub fn execute(self) -> Result<()> {
-        if let Some(code) = &self.worker_code {
-            return self.work(code);
+        if let (Some(code), Some(supervisor)) = (&self.worker_code, self.worker_of) {
+            return self.work(code, supervisor);
         }
         let workers = self.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
@@ -78,9 +82,9 @@ impl ServeCommand {
         crate::block_on_one_thread(workers::supervise(self.listen, workers, code))
     }
 
-    /// Serves as a worker: the socket on stdin, the code in `code`.
-    fn work(&self, code: &Path) -> Result<()> {
-        let listener = workers::inherited_listener()?;
+    /// Serves as a worker of `supervisor`: the socket on stdin, the code in `code`.
+    fn work(&self, code: &Path, supervisor: u32) -> Result<()> {
+        let listener = workers::inherited_listener(supervisor)?;
         let app = self.load(|runtime, name, policy| {
             let cache = CodeCache::open(code)?;
             Ok(App::from_cache(runtime, name, CODE_KEY, policy, &cache)?)

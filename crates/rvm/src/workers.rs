@@ -107,10 +107,15 @@ fn remove_abandoned_code_dirs() {
 
 /// In a worker: the listening socket the supervisor passed as stdin, which is
 /// then `/dev/null`, so that the socket closes when the worker stops accepting.
-pub fn inherited_listener() -> Result<std::net::TcpListener> {
-    // A worker outliving its supervisor would serve on unsupervised.
+pub fn inherited_listener(supervisor: u32) -> Result<std::net::TcpListener> {
+    // A worker outliving its supervisor would serve on unsupervised; one
+    // that died before this line was reached is no longer the parent.
     rustix::process::set_parent_process_death_signal(Some(Signal::TERM))
         .context("cannot tie this worker to its supervisor")?;
+    let parent = rustix::process::getppid().map(|pid| pid.as_raw_nonzero().get());
+    if parent != i32::try_from(supervisor).ok() {
+        bail!("the supervisor (pid {supervisor}) is gone");
+    }
     let socket = std::io::stdin()
         .as_fd()
         .try_clone_to_owned()
@@ -233,7 +238,13 @@ impl WorkerCommand {
 
 /// This process's own `serve` arguments, with what makes it a worker.
 fn worker_args(code: &Path) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec!["serve".into(), "--worker-code".into(), code.into()];
+    let mut args: Vec<OsString> = vec![
+        "serve".into(),
+        "--worker-code".into(),
+        code.into(),
+        "--worker-of".into(),
+        std::process::id().to_string().into(),
+    ];
     // `rvm` has no options of its own: the subcommand is always the first argument.
     args.extend(std::env::args_os().skip(2));
     args

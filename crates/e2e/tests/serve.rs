@@ -119,6 +119,22 @@ fn workers_that_end_are_replaced_and_end_with_their_supervisor() {
         }
     }
 
+    // Many restarts later (more than a socket queues datagrams), a new
+    // worker still comes to serve.
+    for _ in 0..12 {
+        let before = children(supervisor);
+        std::thread::sleep(Duration::from_millis(600));
+        rvm_e2e::kill("KILL", &before[0].to_string()).unwrap();
+        let mut replaced = Vec::new();
+        eventually("a new worker", || {
+            replaced = children(supervisor);
+            replaced.len() == 2 && !replaced.contains(&before[0])
+        });
+        let new = replaced.iter().find(|&&pid| pid != before[1]).unwrap();
+        served.logs().wait_for(&[&format!("worker {new} ready on http://")]);
+    }
+    assert_eq!(get(served.addr(), "/").status, 200);
+
     // A port in use is refused, not shared with the workers holding it.
     let mut second = std::process::Command::new(rvm_e2e::rvm::rvm_binary());
     second

@@ -77,7 +77,10 @@ impl ServeCommand {
         self.load(|runtime, name, policy| {
             let cache = CodeCache::open(code.path())?;
             let binary = self.binary()?;
-            Ok(App::from_binary_cached(runtime, name, &binary, CODE_KEY, policy, &cache)?.0)
+            let kept = policy.clone();
+            App::from_binary_cached(Arc::clone(&runtime), name, &binary, CODE_KEY, kept, &cache)?;
+            // Loaded as the workers will: code the cache could not keep fails here.
+            Ok(App::from_cache(runtime, name, CODE_KEY, policy, &cache)?)
         })?;
         crate::block_on_one_thread(workers::supervise(self.listen, workers, code))
     }

@@ -12,7 +12,7 @@ use std::fs::DirBuilder;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -44,13 +44,24 @@ const BACKLOG: u32 = 1024;
 /// Where in the code directory workers say they are serving.
 const READY_SOCKET: &str = "ready.sock";
 
+/// Longest a worker waits to say it is serving.
+const READY_WAIT: Duration = Duration::from_secs(1);
+
+/// Longest the supervisor waits for every worker to say so.
+const START_LIMIT: Duration = Duration::from_secs(60);
+
 /// What the code directories are called: `rvm-serve-{pid}-{nanos}`.
 const CODE_DIR_PREFIX: &str = "rvm-serve-";
+
+/// Held locked by the supervisor that made a code directory, for its life.
+const OWNER_LOCK: &str = "owner.lock";
 
 /// A private directory for the component's compiled code, which the workers
 /// load instead of compiling it again; removed when dropped.
 pub struct CodeDir {
     path: PathBuf,
+    /// Locked while this supervisor lives, so that none removes the directory.
+    _owner: std::fs::File,
 }
 
 impl CodeDir {
@@ -68,7 +79,13 @@ impl CodeDir {
             .mode(0o700)
             .create(&path)
             .with_context(|| format!("cannot make {}", path.display()))?;
-        Ok(CodeDir { path })
+        let owner = std::fs::File::create(path.join(OWNER_LOCK))
+            .and_then(|owner| owner.lock().map(|()| owner))
+            .with_context(|| format!("cannot lock {}", path.display()))?;
+        Ok(CodeDir {
+            path,
+            _owner: owner,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -82,24 +99,20 @@ impl Drop for CodeDir {
     }
 }
 
-/// Removes this user's code directories whose supervisor is gone without
-/// removing its own (killed outright).
+/// Removes the code directories whose supervisor is gone without removing
+/// its own (killed outright): those whose owner lock nobody holds.
 fn remove_abandoned_code_dirs() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
-    let user = rustix::process::getuid().as_raw();
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|name| name.strip_prefix(CODE_DIR_PREFIX)?.split('-').next())
-            .and_then(|pid| Pid::from_raw(pid.parse().ok()?))
-        else {
+        if !entry.file_name().to_string_lossy().starts_with(CODE_DIR_PREFIX) {
             continue;
-        };
-        let ours = entry.metadata().is_ok_and(|meta| meta.uid() == user);
-        if ours && rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH) {
+        }
+        // A directory just made has no lock file yet: it is left alone.
+        let abandoned = std::fs::File::open(entry.path().join(OWNER_LOCK))
+            .is_ok_and(|owner| owner.try_lock().is_ok());
+        if abandoned {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -136,6 +149,7 @@ pub fn inherited_listener(supervisor: u32) -> Result<std::net::TcpListener> {
 pub fn report_ready(code: &Path) {
     // Only the first workers are waited for; a later one finds no one there.
     let _ = UnixDatagram::unbound().and_then(|socket| {
+        socket.set_write_timeout(Some(READY_WAIT))?;
         let pid = std::process::id().to_string();
         socket.send_to(pid.as_bytes(), code.join(READY_SOCKET))
     });
@@ -167,20 +181,26 @@ pub async fn supervise(addr: SocketAddr, count: NonZeroUsize, code: CodeDir) -> 
     }
     let signal = shutdown_signal();
     tokio::pin!(signal);
-    let all_ready = async {
+    // The socket closes with this: a worker started later is told at once
+    // that no one waits, and none waits on a full queue.
+    let all_ready = async move {
         let mut pid = [0u8; 16];
         for _ in 0..count.get() {
             let _ = ready.recv(&mut pid).await;
         }
     };
+    let all_ready = tokio::time::timeout(START_LIMIT, all_ready);
     let cause = tokio::select! {
-        () = all_ready => {
-            tracing::info!("serving on http://{local} with {count} worker processes");
-            tokio::select! {
-                signal = &mut signal => Ok(signal),
-                _ = workers.join_next() => Err("a worker cannot serve"),
+        started = all_ready => match started {
+            Err(_) => Err("the workers did not all start in time"),
+            Ok(()) => {
+                tracing::info!("serving on http://{local} with {count} worker processes");
+                tokio::select! {
+                    signal = &mut signal => Ok(signal),
+                    _ = workers.join_next() => Err("a worker cannot serve"),
+                }
             }
-        }
+        },
         signal = &mut signal => Ok(signal),
         _ = workers.join_next() => Err("a worker cannot start"),
     };
@@ -265,6 +285,7 @@ async fn keep_running(
             return true;
         }
         let started = Instant::now();
+        let mut lived = Duration::ZERO;
         match command.spawn(&listener) {
             Ok(mut child) => {
                 let pid = Shown(child.id());
@@ -272,6 +293,7 @@ async fn keep_running(
                     status = child.wait() => Some(status),
                     _ = stop.wait_for(|stop| *stop) => None,
                 };
+                lived = started.elapsed();
                 match exited {
                     None => {
                         // New connections are refused, not queued for no one.
@@ -296,7 +318,6 @@ async fn keep_running(
             }
             Err(error) => tracing::error!("worker {slot}: {error:#}"),
         }
-        let lived = started.elapsed();
         quick_exits = if lived < RESTART_PAUSE { quick_exits + 1 } else { 0 };
         if quick_exits == MAX_QUICK_EXITS {
             tracing::error!(

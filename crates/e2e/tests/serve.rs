@@ -88,8 +88,11 @@ fn children(pid: u32) -> Vec<u32> {
 
 /// Whether `pid` is a process that has not ended (a zombie has).
 fn running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| stat.rsplit(") ").next().is_some_and(|s| !s.starts_with('Z')))
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(") ")
+            .next()
+            .is_some_and(|s| !s.starts_with('Z'))
+    })
 }
 
 #[test]
@@ -131,14 +134,22 @@ fn workers_that_end_are_replaced_and_end_with_their_supervisor() {
             replaced.len() == 2 && !replaced.contains(&before[0])
         });
         let new = replaced.iter().find(|&&pid| pid != before[1]).unwrap();
-        served.logs().wait_for(&[&format!("worker {new} ready on http://")]);
+        served
+            .logs()
+            .wait_for(&[&format!("worker{{pid={new}}}"), " ready on http://"]);
     }
     assert_eq!(get(served.addr(), "/").status, 200);
 
     // A port in use is refused, not shared with the workers holding it.
     let mut second = std::process::Command::new(rvm_e2e::rvm::rvm_binary());
     second
-        .args(["serve", "--workers", "2", "--listen", &served.addr().to_string()])
+        .args([
+            "serve",
+            "--workers",
+            "2",
+            "--listen",
+            &served.addr().to_string(),
+        ])
         .arg(AppSpec::guest("hello").component);
     let said = RvmServe::spawn(second)
         .err()
@@ -160,7 +171,10 @@ fn workers_that_end_are_replaced_and_end_with_their_supervisor() {
     let said = worker(std::process::id());
     assert!(said.contains("stdin is not a listening socket"), "{said}");
     let said = worker(supervisor);
-    assert!(said.contains(&format!("the supervisor (pid {supervisor}) is gone")), "{said}");
+    assert!(
+        said.contains(&format!("the supervisor (pid {supervisor}) is gone")),
+        "{said}"
+    );
 
     // A supervisor killed outright takes its workers with it.
     let workers = children(supervisor);
@@ -208,7 +222,10 @@ fn a_1_gib_echo_streams_without_growing_resident_memory() {
     const TOTAL: u64 = 1 << 30;
     const CHUNK: usize = 256 * 1024;
     // One process, whose memory is the server's.
-    let served = serve(&AppSpec::guest("echo"), &["--timeout", "5m", "--workers", "1"]);
+    let served = serve(
+        &AppSpec::guest("echo"),
+        &["--timeout", "5m", "--workers", "1"],
+    );
     let pid = served.pid();
     // Warm up: the first requests map the pool slot and the code.
     let mut warm = Connection::open(served.addr()).unwrap();

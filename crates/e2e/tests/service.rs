@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use rvm_e2e::{eventually, guest};
 use rvm_e2e::http::{Response, request};
 use rvm_e2e::redis::RedisServer;
 use rvm_e2e::rvm::rvm_binary;
 use rvm_e2e::server::{RvmServer, Scratch, ServerSpec};
+use rvm_e2e::{eventually, guest};
 use sha2::Digest;
 
 fn server(scratch: &Scratch) -> RvmServer {
@@ -21,7 +21,6 @@ fn server(scratch: &Scratch) -> RvmServer {
 fn json(response: &Response) -> serde_json::Value {
     serde_json::from_slice(&response.body).unwrap_or_else(|e| panic!("{e}: {}", response.text()))
 }
-
 
 #[test]
 fn deploy_invoke_redeploy_under_load_and_delete() {

@@ -554,7 +554,6 @@ fn open_to_all(dir: &std::path::Path) {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
 }
 
-
 /// A unitd serving the store `store` by name on one port and its admin API on
 /// another, both with `environment`; the ports.
 fn serve_store(

@@ -28,28 +28,28 @@ pub struct Listener {
     local: SocketAddr,
     handler: Handler,
     /// What the log line announcing it says it is.
-    role: String,
+    role: &'static str,
 }
 
 impl Listener {
-    pub async fn bind(addr: SocketAddr, handler: Handler, role: &str) -> Result<Listener> {
+    pub async fn bind(addr: SocketAddr, handler: Handler, role: &'static str) -> Result<Listener> {
         let socket = TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
-        Listener::new(socket, handler, role.to_string())
+        Listener::new(socket, handler, role)
     }
 
     /// A socket bound by another process; within the async runtime.
     pub fn from_std(
         socket: std::net::TcpListener,
         handler: Handler,
-        role: String,
+        role: &'static str,
     ) -> Result<Listener> {
         let socket = TcpListener::from_std(socket).context("cannot watch the listener")?;
         Listener::new(socket, handler, role)
     }
 
-    fn new(socket: TcpListener, handler: Handler, role: String) -> Result<Listener> {
+    fn new(socket: TcpListener, handler: Handler, role: &'static str) -> Result<Listener> {
         let local = socket.local_addr().context("listener address")?;
         Ok(Listener {
             socket,

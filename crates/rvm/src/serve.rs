@@ -58,9 +58,9 @@ impl ServeCommand {
         if let (Some(code), Some(supervisor)) = (&self.worker_code, self.worker_of) {
             return self.work(code, supervisor);
         }
-        let workers = self.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
-        });
+        let workers = self
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN));
         // Everything is validated, and the component compiled, before the
         // listener is bound: nothing is served half-configured.
         if workers == NonZeroUsize::MIN {
@@ -92,9 +92,10 @@ impl ServeCommand {
             let cache = CodeCache::open(code)?;
             Ok(App::from_cache(runtime, name, CODE_KEY, policy, &cache)?)
         })?;
-        let role = format!("worker {} ready", std::process::id());
+        // Every line this worker logs names it, as the supervisor's lines about it do.
+        let _worker = tracing::info_span!("worker", pid = std::process::id()).entered();
         crate::block_on_one_thread(async move {
-            let listener = Listener::from_std(listener, app, role)?;
+            let listener = Listener::from_std(listener, app, "ready")?;
             workers::report_ready(code);
             listener::serve(vec![listener]).await
         })

@@ -106,7 +106,11 @@ fn remove_abandoned_code_dirs() {
         return;
     };
     for entry in entries.flatten() {
-        if !entry.file_name().to_string_lossy().starts_with(CODE_DIR_PREFIX) {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(CODE_DIR_PREFIX)
+        {
             continue;
         }
         // A directory just made has no lock file yet: it is left alone.
@@ -318,7 +322,11 @@ async fn keep_running(
             }
             Err(error) => tracing::error!("worker {slot}: {error:#}"),
         }
-        quick_exits = if lived < RESTART_PAUSE { quick_exits + 1 } else { 0 };
+        quick_exits = if lived < RESTART_PAUSE {
+            quick_exits + 1
+        } else {
+            0
+        };
         if quick_exits == MAX_QUICK_EXITS {
             tracing::error!(
                 "worker {slot} ended {MAX_QUICK_EXITS} times within {RESTART_PAUSE:?} of starting"
@@ -340,7 +348,9 @@ async fn stopping_within(stop: &mut watch::Receiver<bool>, pause: Duration) -> b
 
 /// Asks a worker to finish its requests and exit; whether it did.
 async fn terminate(slot: usize, mut child: Child, pid: Shown) -> bool {
-    if let Some(raw) = pid.0.and_then(|pid| Pid::from_raw(i32::try_from(pid).ok()?))
+    if let Some(raw) = pid
+        .0
+        .and_then(|pid| Pid::from_raw(i32::try_from(pid).ok()?))
         && let Err(error) = rustix::process::kill_process(raw, Signal::TERM)
     {
         tracing::warn!("cannot stop worker {slot} ({pid}): {error}");
@@ -362,7 +372,10 @@ async fn terminate(slot: usize, mut child: Child, pid: Shown) -> bool {
 /// could watch for one (as it started).
 fn stopped(status: ExitStatus) -> bool {
     let asked = [Signal::TERM.as_raw(), Signal::INT.as_raw()];
-    status.success() || status.signal().is_some_and(|signal| asked.contains(&signal))
+    status.success()
+        || status
+            .signal()
+            .is_some_and(|signal| asked.contains(&signal))
 }
 
 fn ended(status: ExitStatus) -> String {

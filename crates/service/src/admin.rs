@@ -121,7 +121,10 @@ impl Admin {
             Ok(bytes) => bytes,
             Err(BodyError::TooLarge) => return too_large(limit),
             Err(BodyError::Unreadable(why)) => {
-                return error(StatusCode::BAD_REQUEST, &format!("the upload failed: {why}"));
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("the upload failed: {why}"),
+                );
             }
         };
         match self.service.deploy(name.clone(), bytes, settings).await {

@@ -154,8 +154,7 @@ pub fn report_ready(code: &Path) {
     // Only the first workers are waited for; a later one finds no one there.
     let _ = UnixDatagram::unbound().and_then(|socket| {
         socket.set_write_timeout(Some(READY_WAIT))?;
-        let pid = std::process::id().to_string();
-        socket.send_to(pid.as_bytes(), code.join(READY_SOCKET))
+        socket.send_to(&[], code.join(READY_SOCKET))
     });
 }
 
@@ -174,7 +173,6 @@ pub async fn supervise(addr: SocketAddr, count: NonZeroUsize, code: CodeDir) -> 
     let ready = tokio::net::UnixDatagram::bind(code.path().join(READY_SOCKET))
         .context("cannot make the workers' ready socket")?;
     let command = Arc::new(WorkerCommand {
-        program: PathBuf::from("/proc/self/exe"),
         args: worker_args(code.path()),
     });
     let (stop, stopping) = watch::channel(false);
@@ -188,9 +186,8 @@ pub async fn supervise(addr: SocketAddr, count: NonZeroUsize, code: CodeDir) -> 
     // The socket closes with this: a worker started later is told at once
     // that no one waits, and none waits on a full queue.
     let all_ready = async move {
-        let mut pid = [0u8; 16];
         for _ in 0..count.get() {
-            let _ = ready.recv(&mut pid).await;
+            let _ = ready.recv(&mut []).await;
         }
     };
     let all_ready = tokio::time::timeout(START_LIMIT, all_ready);
@@ -241,10 +238,12 @@ fn listen(addr: SocketAddr) -> Result<std::net::TcpListener> {
     listen().with_context(|| format!("cannot listen on {addr}"))
 }
 
-/// How to start a worker: this very program, even if its file was replaced
-/// since, with this process's `serve` arguments.
+/// This very program, even if its file was replaced since it started.
+const THIS_PROGRAM: &str = "/proc/self/exe";
+
+/// How to start a worker: [`THIS_PROGRAM`] with this process's `serve`
+/// arguments.
 struct WorkerCommand {
-    program: PathBuf,
     args: Vec<OsString>,
 }
 
@@ -252,7 +251,7 @@ impl WorkerCommand {
     /// A worker serving `listener`.
     fn spawn(&self, listener: &std::net::TcpListener) -> Result<Child> {
         let listener = listener.try_clone().context("cannot share the listener")?;
-        Command::new(&self.program)
+        Command::new(THIS_PROGRAM)
             .args(&self.args)
             .stdin(Stdio::from(OwnedFd::from(listener)))
             .spawn()
